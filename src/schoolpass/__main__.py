@@ -1,0 +1,3 @@
+from schoolpass.cli import main
+
+main()

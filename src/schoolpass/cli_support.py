@@ -1,0 +1,62 @@
+"""What every command shares: the database option, dates in the district's calendar, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from schoolpass.errors import SchoolpassError
+from schoolpass.settings import Settings, load_settings
+from schoolpass.storage.engine import make_engine
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[
+    Optional[str],
+    typer.Option("--db", help="Database URL (else SCHOOLPASS_DATABASE_URL, else sqlite:///schoolpass.db)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class _Globals:
+    db: str | None = None
+    debug: bool = False
+
+
+GLOBALS = _Globals()
+
+
+def settings(db: str | None = None) -> Settings:
+    return load_settings(database_url=db or GLOBALS.db)
+
+
+def engine(db: str | None = None) -> Engine:
+    return make_engine(settings(db).database_url)
+
+
+def today(db: str | None = None) -> date:
+    """Today in the district's calendar."""
+    return datetime.now(settings(db).zone).date()
+
+
+def parse_date(value: str | None, option: str, db: str | None = None) -> date:
+    """A YYYY-MM-DD option value; today (district calendar) when not given."""
+    if value is None:
+        return today(db)
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SchoolpassError(f"{option} must be a date as YYYY-MM-DD") from None
+
+
+def print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")

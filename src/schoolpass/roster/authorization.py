@@ -1,0 +1,161 @@
+"""Who may receive notices about a person on a day. The only place this is decided.
+
+The rule (CONTRACT section 4, Notices), for subject X on day D:
+- X must have an active record on D (not ended, inside its 1.2 role dates) and be a
+  student or staff member; a subject marked `metadata.healthNotices=deny` gets nobody.
+- Staff, and students aged 18 or over on D: X themself.
+- Younger students (and students with no birth date): each `parent` or `guardian`
+  linked to X on D (either record lists the other in agentSourcedIds) whose record is
+  active and not marked `deny`. `relative` contacts never receive notices.
+- An address that belongs to a contact denied for X (a linked contact marked `deny`)
+  is never used for X, even when an allowed recipient shares it (compared
+  case-insensitively).
+
+Everything is evaluated on the roster as known now, or as it was known after a
+given import (`known_after`), so breach analysis can ask both questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Date, Integer, bindparam, func, select, text
+
+from schoolpass.roster.language import message_language
+from schoolpass.roster.models import RosterImport
+
+ADULT_AGE = 18
+
+
+@dataclass(frozen=True)
+class Recipient:
+    subject_id: str
+    recipient_id: str
+    relation: str  # self | parent | guardian
+    name: str
+    address: str | None
+    language: str  # the language notices to this recipient are written in
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"id": self.recipient_id, "name": self.name, "address": self.address,
+                "language": self.language, "relation": self.relation}
+
+
+def born_by_for_age(on: date, years: int) -> date:
+    """The latest birth date of someone at least `years` old on `on` (Feb 29 → Feb 28)."""
+    try:
+        return on.replace(year=on.year - years)
+    except ValueError:
+        return on.replace(year=on.year - years, day=28)
+
+
+def in_force(alias: str, known_after: int | None) -> str:
+    """SQL: the version of `alias`'s record that holds on :on, as known now or after import :k."""
+    record = (f"{alias}.rec_to IS NULL" if known_after is None
+              else f"{alias}.rec_from <= :k AND ({alias}.rec_to IS NULL OR {alias}.rec_to > :k)")
+    return f"{record} AND {alias}.valid_from <= :on AND ({alias}.valid_to IS NULL OR {alias}.valid_to > :on)"
+
+
+def active(alias: str) -> str:
+    return (f"({alias}.active_from IS NULL OR {alias}.active_from <= :on) "
+            f"AND ({alias}.active_until IS NULL OR {alias}.active_until >= :on)")
+
+
+def _recipients_sql(known_after: int | None, filtered: bool) -> str:
+    only = "AND p.sourced_id IN :subject_ids" if filtered else ""
+    return f"""
+WITH subjects AS (
+    SELECT p.sourced_id, p.payload_hash, p.kind, p.health_notices, p.email,
+           p.given_name, p.family_name, p.language, b.birth_date
+    FROM person_versions p
+    LEFT JOIN birth_date_versions b ON b.sourced_id = p.sourced_id AND {in_force('b', known_after)}
+    WHERE {in_force('p', known_after)} AND {active('p')} AND p.kind IN ('student', 'staff') {only}
+),
+pairs AS (
+    SELECT s.sourced_id AS subject_id, pa.agent_sourced_id AS contact_id
+    FROM subjects s
+    JOIN person_agents pa ON pa.person_sourced_id = s.sourced_id AND pa.payload_hash = s.payload_hash
+    WHERE s.kind = 'student'
+    UNION
+    SELECT s.sourced_id, c.sourced_id
+    FROM subjects s
+    JOIN person_agents pa ON pa.agent_sourced_id = s.sourced_id
+    JOIN person_versions c ON c.sourced_id = pa.person_sourced_id AND c.payload_hash = pa.payload_hash
+         AND {in_force('c', known_after)}
+    WHERE s.kind = 'student'
+),
+contacts AS (
+    SELECT pairs.subject_id, c.sourced_id, c.contact_role, c.health_notices, c.email,
+           c.given_name, c.family_name, c.language, c.active_from, c.active_until
+    FROM pairs
+    JOIN person_versions c ON c.sourced_id = pairs.contact_id AND {in_force('c', known_after)}
+),
+denied AS (
+    SELECT subject_id, lower(email) AS address FROM contacts
+    WHERE health_notices = 'deny' AND email IS NOT NULL
+),
+candidates AS (
+    SELECT s.sourced_id AS subject_id, s.sourced_id AS recipient_id, 'self' AS relation,
+           s.given_name, s.family_name, s.email, s.language
+    FROM subjects s
+    WHERE s.health_notices = 'allow'
+      AND (s.kind = 'staff' OR (s.birth_date IS NOT NULL AND s.birth_date <= :adult_born_by))
+    UNION ALL
+    SELECT c.subject_id, c.sourced_id, c.contact_role, c.given_name, c.family_name, c.email, c.language
+    FROM contacts c
+    JOIN subjects s ON s.sourced_id = c.subject_id
+    WHERE s.health_notices = 'allow'
+      AND (s.birth_date IS NULL OR s.birth_date > :adult_born_by)
+      AND c.contact_role IN ('parent', 'guardian') AND c.health_notices = 'allow' AND {active('c')}
+)
+SELECT cand.subject_id, cand.recipient_id, cand.relation, cand.given_name, cand.family_name,
+       cand.email, cand.language
+FROM candidates cand
+WHERE NOT EXISTS (
+    SELECT 1 FROM denied d WHERE d.subject_id = cand.subject_id AND d.address = lower(cand.email)
+)
+ORDER BY cand.subject_id, cand.recipient_id
+"""
+
+
+def authorized_recipients(
+    conn: Connection,
+    on: date,
+    subject_ids: Iterable[str] | None = None,
+    known_after: int | None = None,
+) -> Iterator[Recipient]:
+    """Everyone who may receive notices about each subject on `on` (all subjects when None).
+
+    `known_after`: evaluate the roster as it was known right after that import
+    (None: as known now).
+    """
+    ids = None if subject_ids is None else sorted(set(subject_ids))
+    if ids is not None and not ids:
+        return
+    statement = text(_recipients_sql(known_after, ids is not None)).bindparams(
+        bindparam("on", type_=Date), bindparam("adult_born_by", type_=Date)
+    )
+    params: dict[str, object] = {"on": on, "adult_born_by": born_by_for_age(on, ADULT_AGE)}
+    if ids is not None:
+        statement = statement.bindparams(bindparam("subject_ids", expanding=True))
+        params["subject_ids"] = ids
+    if known_after is not None:
+        statement = statement.bindparams(bindparam("k", type_=Integer))
+        params["k"] = known_after
+    for row in conn.execute(statement, params):
+        yield Recipient(
+            subject_id=row.subject_id,
+            recipient_id=row.recipient_id,
+            relation=row.relation,
+            name=f"{row.given_name} {row.family_name}".strip(),
+            address=row.email,
+            language=message_language(row.language),
+        )
+
+
+def import_known_at(conn: Connection, moment: datetime) -> int:
+    """The last roster import recorded at or before `moment` (0: nothing was known yet)."""
+    found = conn.execute(select(func.max(RosterImport.id)).where(RosterImport.recorded_at <= moment)).scalar()
+    return found or 0

@@ -1,0 +1,163 @@
+"""`schoolpass roster import`: a OneRoster export, all or nothing, into the roster's history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, insert, select
+
+from schoolpass.errors import InputRejected
+from schoolpass.roster.export import FILES, open_export
+from schoolpass.roster.models import RosterImport, RosterImportFile
+from schoolpass.roster.records import (
+    BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS, Findings, read_birth_dates, read_orgs, read_users,
+)
+from schoolpass.roster.staging import Staging
+from schoolpass.roster.timeline import Changes, Entity, apply_file
+
+ORGS = Entity("orgs", "org_versions", "stage_orgs", ORG_COLUMNS)
+USERS = Entity(
+    "users", "person_versions", "stage_users", PERSON_COLUMNS,
+    children=(("person_schools", "stage_user_schools", "org_sourced_id"),
+              ("person_agents", "stage_user_agents", "agent_sourced_id")),
+)
+BIRTH_DATES = Entity("demographics", "birth_date_versions", "stage_birth_dates", BIRTH_DATE_COLUMNS)
+ENTITIES = (ORGS, USERS, BIRTH_DATES)
+
+# progress(file label, rows read since the last call)
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class ImportSummary:
+    as_of: date
+    import_id: int | None
+    already_imported: bool
+    version: str
+    modes: dict[str, str]
+    changes: dict[str, Changes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "import_id": self.import_id,
+            "as_of": self.as_of.isoformat(),
+            "already_imported": self.already_imported,
+            "oneroster_version": self.version,
+            "files": self.modes,
+            "changes": {name: c.as_dict() for name, c in self.changes.items()},
+            "warnings": self.warnings,
+        }
+
+
+def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | None = None) -> ImportSummary:
+    export = open_export(Path(path))
+    try:
+        fingerprint = export.sha256()
+        modes = {e: m for e, m in export.modes.items() if e != "roles"}
+        with engine.begin() as conn:
+            earlier = conn.execute(
+                select(RosterImport.id).where(RosterImport.source_sha256 == fingerprint, RosterImport.as_of == as_of)
+            ).first()
+            if earlier is not None:
+                return ImportSummary(as_of, earlier.id, True, export.version, modes)
+
+            staging = Staging(conn)
+            staging.create()
+            findings = Findings()
+
+            if modes["orgs"] != "absent":
+                staging.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
+            if modes["demographics"] != "absent":
+                staging.load("stage_birth_dates",
+                             _counted(read_birth_dates(export, findings), export, "demographics", progress))
+            if modes["users"] != "absent":
+                _load_users(staging, _counted(read_users(export, findings), export, "users", progress))
+            if findings.problems:
+                raise InputRejected(findings.problems)
+
+            staging.index()
+            staging.fill_known(as_of, modes)
+            problems = staging.reference_problems(_labels(export))
+            if problems:
+                raise InputRejected(problems)
+
+            summary = ImportSummary(as_of, None, False, export.version, modes,
+                                    warnings=[str(w) for w in findings.warnings])
+            import_id = conn.execute(
+                insert(RosterImport).values(
+                    as_of=as_of, recorded_at=datetime.now(UTC), source_name=export.path.name[:255],
+                    source_sha256=fingerprint, oneroster_version=export.version, summary="{}",
+                ).returning(RosterImport.id)
+            ).scalar_one()
+            summary.import_id = import_id
+            for entity in ENTITIES:
+                mode = modes[entity.name]
+                if mode != "absent":
+                    summary.changes[entity.name] = apply_file(conn, entity, mode, as_of, import_id)
+            for entity, mode in modes.items():
+                if mode != "absent":
+                    conn.execute(insert(RosterImportFile).values(import_id=import_id, entity=entity, mode=mode))
+            conn.execute(
+                RosterImport.__table__.update()
+                .where(RosterImport.id == import_id)
+                .values(summary=json.dumps(summary.as_dict(), sort_keys=True))
+            )
+            staging.drop()
+            return summary
+    finally:
+        export.close()
+
+
+def _counted(rows, export, entity: str, progress: Progress | None, every: int = 10000):
+    """Pass rows through, telling `progress` how many went by every `every` rows."""
+    if progress is None:
+        yield from rows
+        return
+    label = export.file_label(FILES[entity])
+    count = 0
+    for row in rows:
+        yield row
+        count += 1
+        if count == every:
+            progress(label, count)
+            count = 0
+    progress(label, count)
+
+
+def _load_users(staging: Staging, users) -> None:
+    """Stage users with their schools and agents in one pass over users.csv, in batches."""
+    people: list[tuple] = []
+    schools: list[tuple] = []
+    agents: list[tuple] = []
+
+    def flush() -> None:
+        staging.load("stage_users", people)
+        staging.load("stage_user_schools", schools)
+        staging.load("stage_user_agents", agents)
+        people.clear()
+        schools.clear()
+        agents.clear()
+
+    for person, person_schools, person_agents in users:
+        people.append(person)
+        schools.extend(person_schools)
+        agents.extend(person_agents)
+        if len(people) >= 50000:
+            flush()
+    flush()
+
+
+def _labels(export) -> dict[str, str]:
+    version_12 = export.version == "1.2"
+    return {
+        "orgs": export.file_label(FILES["orgs"]),
+        "users": export.file_label(FILES["users"]),
+        "demographics": export.file_label(FILES["demographics"]),
+        "schools": export.file_label(FILES["roles"] if version_12 else FILES["users"]),
+        "schools_column": "orgSourcedId" if version_12 else "orgSourcedIds",
+    }

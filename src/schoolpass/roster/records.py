@@ -1,0 +1,302 @@
+"""Reading OneRoster CSV rows into roster records, checking each row as it streams by.
+
+Each reader yields plain tuples ready for staging and appends one `Problem` per bad
+row (`file:line: what`). Messages name columns and ids, never names, emails or dates.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from schoolpass.errors import Problem
+from schoolpass.roster.export import FILES, Export
+
+STUDENT_ROLES = {"student"}
+CONTACT_ROLES = {"parent", "guardian", "relative"}
+# Every other OneRoster 1.1 / 1.2 role is staff.
+STAFF_ROLES = {
+    "administrator", "aide", "proctor", "teacher",  # 1.1
+    "counselor", "districtAdministrator", "principal", "siteAdministrator", "systemAdministrator",  # 1.2
+}
+_CANONICAL_ROLE = {r.lower(): r for r in STUDENT_ROLES | CONTACT_ROLES | STAFF_ROLES}
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"()\[\]]+@[^@\s,;<>\"()\[\]]+\.[^@\s,;<>\"()\[\]]+$")
+
+
+def payload_hash(*parts: object) -> str:
+    """A stable fingerprint of one record's content: same content, same hash."""
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def split_ids(value: str) -> list[str]:
+    return sorted({part.strip() for part in value.split(",") if part.strip()})
+
+
+def role_kind(role: str) -> tuple[str, str | None] | None:
+    """(kind, canonical role) for a OneRoster role; None when the role is unknown."""
+    if role.startswith("ext:") and len(role) > 4:
+        return "ext", role
+    canonical = _CANONICAL_ROLE.get(role.lower())
+    if canonical is None:
+        return None
+    if canonical in STUDENT_ROLES:
+        return "student", canonical
+    if canonical in CONTACT_ROLES:
+        return "contact", canonical
+    return "staff", canonical
+
+
+@dataclass
+class Findings:
+    """Problems refuse the import; warnings are reported and the import goes on."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+class _Csv:
+    """A CSV file's rows with its header mapped, line numbers of where each record starts."""
+
+    def __init__(self, export: Export, name: str, required: list[str], findings: Findings):
+        self.export = export
+        self.name = name
+        self.label = export.file_label(name)
+        self.required = required
+        self.findings = findings
+
+    def rows(self, optional: list[str]) -> Iterator[tuple[int, Callable[[str], str]]]:
+        with self.export.open_text(self.name) as text:
+            reader = csv.reader(text)
+            try:
+                header = next(reader, None)
+            except csv.Error as exc:
+                self.problem(1, f"unreadable CSV ({exc})")
+                return
+            if header is None:
+                self.problem(1, "the file is empty; a header row is required")
+                return
+            index = {name.strip(): i for i, name in enumerate(header)}
+            missing = [c for c in self.required if c not in index]
+            if missing:
+                self.problem(1, "missing column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
+                return
+            positions = {c: index.get(c) for c in self.required + optional}
+            start = 2
+            try:
+                for row in reader:
+                    line = start
+                    start = reader.line_num + 1
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue
+
+                    def get(column: str, row: list[str] = row) -> str:
+                        i = positions[column]
+                        return row[i].strip() if i is not None and i < len(row) else ""
+
+                    yield line, get
+            except csv.Error as exc:
+                self.problem(start, f"unreadable CSV ({exc})")
+
+    def problem(self, line: int, what: str) -> None:
+        self.findings.problems.append(Problem(self.label, line, what))
+
+    def warning(self, line: int, what: str) -> None:
+        self.findings.warnings.append(Problem(self.label, line, what))
+
+    def status_deleted(self, line: int, status: str) -> bool | None:
+        """False for an active record, True for one ending here, None (with a problem) otherwise."""
+        lowered = status.lower()
+        if lowered in ("", "active"):
+            return False
+        if lowered in ("tobedeleted", "inactive"):
+            return True
+        self.problem(line, "status must be active or tobedeleted")
+        return None
+
+    def date(self, line: int, column: str, value: str) -> str | None | bool:
+        """ISO date text, None when empty, False (with a problem) when not a date."""
+        if not value:
+            return None
+        text = value[:10] if len(value) > 10 and value[10] in "T " else value
+        if _DATE.match(text):
+            try:
+                dt.date.fromisoformat(text)
+                return text
+            except ValueError:
+                pass
+        self.problem(line, f"{column} is not a valid YYYY-MM-DD date")
+        return False
+
+
+# Staged row shapes (the importer's staging tables use the same column order).
+ORG_COLUMNS = ("name", "type", "identifier", "parent_sourced_id")
+PERSON_COLUMNS = (
+    "kind", "role", "contact_role", "given_name", "family_name", "identifier", "email",
+    "health_notices", "language", "active_from", "active_until",
+)
+BIRTH_DATE_COLUMNS = ("birth_date",)
+
+
+def read_orgs(export: Export, findings: Findings) -> Iterator[tuple]:
+    """(line, sourced_id, deleted, hash, name, type, identifier, parent_sourced_id)."""
+    source = _Csv(export, FILES["orgs"], ["sourcedId", "status", "name", "type"], findings)
+    for line, get in source.rows(["identifier", "parentSourcedId"]):
+        sourced_id = get("sourcedId")
+        if not sourced_id:
+            source.problem(line, "sourcedId is empty")
+            continue
+        deleted = source.status_deleted(line, get("status"))
+        if deleted is None:
+            continue
+        name, org_type = get("name"), get("type")
+        identifier, parent = get("identifier") or None, get("parentSourcedId") or None
+        if not deleted and not org_type:
+            source.problem(line, "type is empty")
+            continue
+        yield (line, sourced_id, int(deleted), payload_hash(name, org_type, identifier, parent),
+               name, org_type, identifier, parent)
+
+
+def read_birth_dates(export: Export, findings: Findings) -> Iterator[tuple]:
+    """(line, sourced_id, deleted, hash, birth_date)."""
+    source = _Csv(export, FILES["demographics"], ["sourcedId", "status", "birthDate"], findings)
+    for line, get in source.rows([]):
+        sourced_id = get("sourcedId")
+        if not sourced_id:
+            source.problem(line, "sourcedId is empty")
+            continue
+        deleted = source.status_deleted(line, get("status"))
+        birth_date = source.date(line, "birthDate", get("birthDate"))
+        if deleted is None or birth_date is False:
+            continue
+        yield line, sourced_id, int(deleted), payload_hash(birth_date), birth_date
+
+
+@dataclass
+class _Role:
+    line: int
+    primary: bool
+    kind: str
+    role: str
+    org: str
+    begin: str | None
+    end: str | None
+
+
+def _read_roles(export: Export, findings: Findings) -> dict[str, list[_Role]]:
+    """OneRoster 1.2 roles.csv, by user; tobedeleted roles are dropped."""
+    source = _Csv(export, FILES["roles"], ["sourcedId", "status", "userSourcedId", "roleType", "role", "orgSourcedId"],
+                  findings)
+    roles: dict[str, list[_Role]] = {}
+    for line, get in source.rows(["beginDate", "endDate"]):
+        deleted = source.status_deleted(line, get("status"))
+        user, role_type, role, org = get("userSourcedId"), get("roleType").lower(), get("role"), get("orgSourcedId")
+        begin = source.date(line, "beginDate", get("beginDate"))
+        end = source.date(line, "endDate", get("endDate"))
+        known = role_kind(role)
+        bad = deleted is None or begin is False or end is False
+        if not user:
+            source.problem(line, "userSourcedId is empty")
+            bad = True
+        if role_type not in ("primary", "secondary"):
+            source.problem(line, "roleType must be primary or secondary")
+            bad = True
+        if known is None:
+            source.problem(line, f"unknown role {role!r}" if role else "role is empty")
+            bad = True
+        if not org:
+            source.problem(line, "orgSourcedId is empty")
+            bad = True
+        if bad or deleted:
+            continue
+        kind, canonical = known
+        roles.setdefault(user, []).append(_Role(line, role_type == "primary", kind, canonical, org, begin, end))
+    return roles
+
+
+def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list[tuple], list[tuple]]]:
+    """Per user: the person row, its school rows and its agent rows.
+
+    person row: (line, sourced_id, deleted, hash, *PERSON_COLUMNS)
+    school rows: (line, sourced_id, org_sourced_id); agent rows: (line, sourced_id, agent_sourced_id)
+    """
+    version_12 = export.version == "1.2"
+    roles = _read_roles(export, findings) if version_12 else None
+    roles_file = export.file_label(FILES["roles"])
+    required = ["sourcedId", "status", "givenName", "familyName", "identifier", "email", "agentSourcedIds"]
+    if not version_12:
+        required += ["orgSourcedIds", "role"]
+    source = _Csv(export, FILES["users"], required, findings)
+    for line, get in source.rows(["metadata.healthNotices", "metadata.language"]):
+        sourced_id = get("sourcedId")
+        if not sourced_id:
+            source.problem(line, "sourcedId is empty")
+            continue
+        deleted = source.status_deleted(line, get("status"))
+        if deleted is None:
+            continue
+        bad = False
+        active_from = active_until = None
+        if roles is not None:
+            user_roles = roles.pop(sourced_id, [])
+            if not user_roles and not deleted:
+                source.problem(line, f"user {sourced_id} has no role in roles.csv")
+                continue
+            primary = next((r for r in user_roles if r.primary), user_roles[0] if user_roles else None)
+            kind, role = (primary.kind, primary.role) if primary else ("ext", "ext:none")
+            if primary:
+                active_from, active_until = primary.begin, primary.end
+            contact_role = next((r.role for r in user_roles if r.kind == "contact"), None)
+            schools = [(r.line, sourced_id, r.org) for r in user_roles]
+            school_ids = sorted({r.org for r in user_roles})
+        else:
+            role_text = get("role")
+            known = role_kind(role_text)
+            if known is None:
+                source.problem(line, f"unknown role {role_text!r}" if role_text else "role is empty")
+                bad = True
+                kind = role = ""
+            else:
+                kind, role = known
+            contact_role = role if kind == "contact" else None
+            school_ids = split_ids(get("orgSourcedIds"))
+            schools = [(line, sourced_id, org) for org in school_ids]
+
+        health = get("metadata.healthNotices").lower() or "allow"
+        if health not in ("allow", "deny"):
+            source.problem(line, "metadata.healthNotices must be allow or deny")
+            bad = True
+        language = get("metadata.language") or None
+        if language is not None and not _LANGUAGE.match(language):
+            source.problem(line, "metadata.language is not a BCP 47 language tag")
+            bad = True
+        if bad:
+            continue
+        email = get("email") or None
+        if email is not None and not _EMAIL.match(email):
+            source.warning(line, "email is not one usable address; no email will be sent to it")
+            email = None
+        agent_ids = split_ids(get("agentSourcedIds"))
+        given, family, identifier = get("givenName"), get("familyName"), get("identifier") or None
+        digest = payload_hash(
+            kind, role, contact_role, given, family, identifier, email, health, language, active_from, active_until,
+            ",".join(school_ids), ",".join(agent_ids),
+        )
+        person = (line, sourced_id, int(deleted), digest, kind, role, contact_role, given, family, identifier, email,
+                  health, language, active_from, active_until)
+        agents = [(line, sourced_id, agent) for agent in agent_ids]
+        yield person, schools, agents
+    if roles:
+        for user, user_roles in roles.items():
+            for r in user_roles:
+                findings.problems.append(
+                    Problem(roles_file, r.line, f"userSourcedId {user} is not in users.csv")
+                )

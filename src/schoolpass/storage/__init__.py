@@ -1,0 +1,1 @@
+"""Storage: engines for SQLite and PostgreSQL, the shared metadata, and migrations."""

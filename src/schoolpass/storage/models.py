@@ -1,0 +1,6 @@
+"""Every feature's tables, gathered so that migrations see one metadata."""
+
+from schoolpass.roster import models as _roster  # noqa: F401  (registers the tables)
+from schoolpass.storage.base import Base
+
+metadata = Base.metadata
