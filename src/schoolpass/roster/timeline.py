@@ -140,9 +140,9 @@ def apply_file(conn: Connection, entity: Entity, mode: str, as_of: date, import_
                    f"AND t.payload_hash = a.payload_hash)")
     if mode == "delta":
         _run(conn, f"INSERT INTO roster_delta_assertions (entity, sourced_id, as_of, import_id) "
-                   f"SELECT :e, s.sourced_id, :d, :i FROM {s} s WHERE NOT EXISTS (SELECT 1 FROM "
+                   f"SELECT :named, s.sourced_id, :d, :i FROM {s} s WHERE NOT EXISTS (SELECT 1 FROM "
                    f"roster_delta_assertions da WHERE da.entity = :e AND da.sourced_id = s.sourced_id "
-                   f"AND da.as_of = :d)", e=entity.name, d=d, i=i)
+                   f"AND da.as_of = :d)", named=entity.name, e=entity.name, d=d, i=i)
     _run(conn, "DELETE FROM affected")
     _run(conn, "DELETE FROM overlap")
     return changes

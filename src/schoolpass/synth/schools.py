@@ -83,6 +83,8 @@ def _school_names(rng: Random, level: str, count: int) -> list[str]:
     elif level == "high":
         pool = [f"{p} High School" for p in places]
         pool += [f"{p} Senior High School" for p in people]
+    elif level == "k8":
+        pool = [f"{p} K-8 School" for p in places + people]
     else:
         pool = [f"{p} Academy" for p in places + people]
     rng.shuffle(pool)
