@@ -74,6 +74,19 @@ def test_reimport_of_the_same_snapshot_changes_nothing(db, tmp_path):
     assert row_counts(db) == before
 
 
+def test_same_snapshot_after_a_delta_reasserts_itself(db, tmp_path):
+    snapshot = write_export(tmp_path / "bulk")
+    import_roster(db.engine, snapshot, date(2021, 11, 1))
+    p4 = next(r for r in read_sample("users.csv") if r["sourcedId"] == "p-4")
+    delta = write_export(tmp_path / "delta", users=[dict(p4, status="tobedeleted")],
+                         modes={"orgs": "absent", "demographics": "absent", "users": "delta"})
+    import_roster(db.engine, delta, date(2021, 11, 1))
+    assert ids(db, "s-4", date(2021, 11, 2)) == []
+    again = import_roster(db.engine, snapshot, date(2021, 11, 1))
+    assert not again.already_imported
+    assert ids(db, "s-4", date(2021, 11, 2)) == ["p-4"]
+
+
 def test_same_content_on_a_later_day_adds_no_versions(db, tmp_path):
     import_roster(db.engine, write_export(tmp_path / "a"), date(2021, 11, 1))
     before = row_counts(db)
@@ -173,7 +186,7 @@ def _bulk_by(imported: list[tuple[str, int]], day: int) -> bool:
     return any(mode == "bulk" and d <= day for mode, d in imported)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.one_of(snapshot, delta), min_size=1, max_size=6))
 def test_latest_assertion_governs(db, tmp_path_factory, steps):
     db.reset()

@@ -206,10 +206,28 @@ def test_siblings_share_contacts_and_links_are_listed_variously(district):
     assert district.sides["both"] > district.sides["contact"] > 0
 
 
+def test_twins_exist(district):
+    by_family = defaultdict(list)  # siblings = students with the same set of linked contacts
+    for s, cs in district.links.items():
+        by_family[frozenset(cs)].append(s)
+    twins = 0
+    for kids in by_family.values():
+        births = Counter(district.demographics[k]["birthDate"] for k in kids if k in district.demographics)
+        twins += sum(n >= 2 for n in births.values())
+        if len(kids) >= 2:
+            assert len({district.by_id[k]["givenName"] for k in kids}) == len(kids)
+    assert twins >= 1
+
+
 def test_relatives_are_extra_contacts(district):
     relatives = {u["sourcedId"] for u in district.role("relative")}
     with_relative = [s for s, cs in district.links.items() if cs & relatives]
     assert 0.02 * 3000 <= len(with_relative) <= 0.09 * 3000
+
+
+def test_enabled_user_varies_for_contacts_only(district):
+    assert {u["enabledUser"] for u in district.role("parent", "guardian")} == {"true", "false"}
+    assert {u["enabledUser"] for u in district.users if u["role"] not in CONTACT_ROLES} == {"true"}
 
 
 # ---------------------------------------------------------------------- emails
@@ -275,8 +293,9 @@ def test_students_fields(district):
     assert all(re.fullmatch(r"\d{9}", n) for n in numbers)
     assert len(set(numbers)) == len(numbers)
     assert any(n.startswith("0") for n in numbers)
-    usernames = [u["username"] for u in students]
-    assert all(usernames) and len(set(usernames)) == len(usernames)
+    usernames = [u["username"] for u in district.users if u["username"]]
+    assert len(set(usernames)) == len(usernames)  # unique across students and staff
+    assert all(u["username"] for u in students)
     assert set(u["grades"] for u in students) == set(GRADE_INDEX)
     staff = [u for u in district.users if u["role"] in STAFF_ROLES]
     assert all(re.fullmatch(r"E\d{6}", u["identifier"]) for u in staff)
@@ -286,18 +305,21 @@ def test_students_fields(district):
 
 
 def test_birth_dates_fit_grades(district):
-    off = 0
+    older = younger = 0
     for u in district.role("student"):
         demo = district.demographics.get(u["sourcedId"])
         if demo is None:
             continue
         g = GRADE_INDEX[u["grades"]]
         start, end = f"{2015 - g}-09-02", f"{2016 - g}-09-01"
-        if not start <= demo["birthDate"] <= end:
-            off += 1
-            assert f"{2014 - g}-09-02" <= demo["birthDate"] <= f"{2017 - g}-09-01"
+        if demo["birthDate"] < start:
+            older += 1
+            assert f"{2014 - g}-09-02" <= demo["birthDate"]
+        elif demo["birthDate"] > end:
+            younger += 1
+            assert demo["birthDate"] <= f"{2017 - g}-09-01"
         assert demo["sex"] in ("female", "male")
-    assert 0 < off < 0.06 * 3000  # a few held back / skipped a grade
+    assert 0 < younger < older < 0.06 * 3000  # a few held back, fewer skipped a grade
 
 
 def test_adult_students_on_2021_11_22(district):

@@ -29,7 +29,8 @@ def import_command(
     day = cli.parse_date(as_of, "--as-of", db)
     engine = cli.engine(db)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
-                  TimeElapsedColumn(), console=cli.err, transient=True, disable=as_json) as bar:
+                  TimeElapsedColumn(), console=cli.err, transient=True,
+                  disable=as_json or not cli.err.is_terminal) as bar:
         tasks: dict[str, int] = {}
 
         def progress(label: str, rows: int) -> None:

@@ -60,11 +60,14 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
         fingerprint = export.sha256()
         modes = {e: m for e, m in export.modes.items() if e != "roles"}
         with engine.begin() as conn:
-            earlier = conn.execute(
-                select(RosterImport.id).where(RosterImport.source_sha256 == fingerprint, RosterImport.as_of == as_of)
+            # The same export for the same day, with nothing recorded since: nothing to do. (After a
+            # later import, the same snapshot re-asserts itself and goes through the normal path.)
+            latest = conn.execute(
+                select(RosterImport.id, RosterImport.source_sha256, RosterImport.as_of)
+                .order_by(RosterImport.id.desc()).limit(1)
             ).first()
-            if earlier is not None:
-                return ImportSummary(as_of, earlier.id, True, export.version, modes)
+            if latest is not None and (latest.source_sha256, latest.as_of) == (fingerprint, as_of):
+                return ImportSummary(as_of, latest.id, True, export.version, modes)
 
             staging = Staging(conn)
             staging.create()

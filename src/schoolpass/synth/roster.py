@@ -182,7 +182,8 @@ class _Roster:
         return self.unique(local, self.rng.choice(names.CONTACT_DOMAINS), self.used_contact)
 
     def login(self, given: str, family: str) -> str:
-        local = f"{self.fold(given.split(' ')[0])}.{self.fold(family.split(' ')[0])}"
+        """A username unique across students and staff, e.g. `maria.garcia7`."""
+        local = f"{self.fold(given.split(' ')[0])}.{self.fold(family)}"
         return self.unique(local, "", self.used_login)[:-1]  # drop the "@"
 
     def pick_lang(self, group) -> str:
@@ -209,10 +210,9 @@ class _Roster:
         return out
 
     def family(self, users: list, contacts: list, demos: list) -> None:
-        rng, r, choice = self.rng, self.rng.random, self.rng.choice
-        layout = self.layout
+        """Append one family's students and contacts (and their demographics rows)."""
+        r, choice = self.rng.random, self.rng.choice
         grp = self.groups[bisect(self.group_cum, r() * self.group_cum[-1])]
-        zone = layout.zone_schools[bisect(layout.zone_cum, r() * layout.zone_cum[-1])]
         x = r()
         k = 1 if x < 0.82 else 2 if x < 0.95 else 3 if x < 0.99 else 4
         grades = self.grades(min(k, self.target - self.n_students))
@@ -226,108 +226,26 @@ class _Roster:
             kid_family = fam_a
         mixed = r() < 0.06
         race = names.TWO_OR_MORE if mixed else grp.race
-        language = self.pick_lang(grp)
 
-        # Contacts first (ids needed on the student rows).
-        people = []  # (given, family, role, female, language)
-        if r() < 0.85:
-            g2 = choice(self.groups) if mixed else grp
-            mother = (choice(grp.female), fam_a if r() < 0.65 else fam_b, "parent", True, language)
-            second_role = "guardian" if r() < 0.05 else "parent"
-            second_family = fam_a if second_role == "parent" else choice(g2.family)
-            second_lang = language
-            if r() < 0.10 and language not in ("", "en"):
-                second_lang = "en" if r() < 0.5 else ""
-            people += [mother, (choice(g2.male), second_family, second_role, False, second_lang)]
-        elif r() < 0.8:
-            female = r() < 0.8
-            people.append((choice(grp.female if female else grp.male), fam_a if r() < 0.7 else fam_b,
-                           "parent", female, language))
-        else:
-            female = r() < 0.75
-            people.append((choice(grp.female if female else grp.male),
-                           fam_a if r() < 0.5 else choice(grp.family), "guardian", female, language))
-        has_relative = r() < 0.05
-        if has_relative:
-            female = r() < 0.7
-            people.append((choice(grp.female if female else grp.male),
-                           fam_a if r() < 0.5 else choice(grp.family), "relative", female,
-                           language if r() < 0.7 else ""))
-
-        emails = [self.contact_email(p[0], p[1]) if r() < 0.93 else "" for p in people]
-        deny = [""] * len(people)
-        if len(people) >= 2 and people[1][2] != "relative":
-            if r() < 0.08:  # both parents use one family address
-                shared = self.family_email(people[0][0], people[1][0], kid_family)
-                variant = self.capitalized(shared)
-                emails[0], emails[1] = (variant, shared) if r() < 0.5 else (shared, shared)
-                self.n_shared += 1
-                if r() < 0.05 or self.n_shared == 1:
-                    deny[1] = "deny"
-            elif r() < 0.009:
-                deny[1] = "deny"
+        people = self.household(grp, fam_a, fam_b, mixed)
+        emails, flags = self.addresses(people, kid_family)
         first = self.n_contacts + self.n_relatives + 1
         con_ids = [self.con_id(first + i) for i in range(len(people))]
-
-        x = r()
+        x = r()  # where this family's links are listed
         on_student, on_contact = (True, True) if x < 0.6 else (True, False) if x < 0.85 else (False, True)
-        kid_agents = ",".join(con_ids) if on_student else ""
 
-        # Students.
-        kid_ids, kid_orgs, births = [], [], []
-        prev_birth = None
-        for i, g in enumerate(grades):
-            n = self.n_students = self.n_students + 1
-            sid = self.stu_id(n)
-            female = r() < 0.49
-            given = choice(grp.female if female else grp.male)
-            middle = choice(grp.female if female else grp.male) if r() < 0.25 else ""
-            if middle == given:
-                middle = ""
-            if i and g == grades[i - 1]:  # twins: same birthday
-                birth = prev_birth
-            else:
-                birth = self.birth_start[g] + rng.randrange(self.birth_span[g])
-                x = r()
-                if x < 0.025:
-                    birth -= 365  # held back a year
-                elif x < 0.028:
-                    birth += 365  # skipped a grade
-            prev_birth = birth
-            school_ix = zone[g] if r() > 0.03 else choice(layout.grade_schools[g])
-            self.school_counts[school_ix] += 1
-            school = layout.schools[school_ix].sourced_id
-            username = self.login(given, kid_family)
-            email = f"{username}@{names.STUDENT_DOMAIN}" if g >= 9 and r() < 0.6 else ""
-            flag = ""
-            if n in self.denied_students:
-                flag = "deny"
-                self.n_denied_students += 1
-            number = (n * self.num_mul + self.num_add) % 1_000_000_000
-            users.append((sid, "", "", "true", school, "student", username, "", given,
-                          kid_family, middle, f"{number:09d}", email, "", "", kid_agents,
-                          GRADES[g], "", flag, ""))
-            if r() >= 0.002:
-                day = _DAYS[birth]
-                demos.append((sid, "", "", day, "female" if female else "male", *race, *_DEMO_TAIL))
-                if day <= ADULT_ON:
-                    self.n_adults += 1
-            kid_ids.append(sid)
-            kid_orgs.append(school)
-            births.append(birth)
-
-        # Contacts.
-        orgs = ",".join(dict.fromkeys(kid_orgs))
-        contact_agents = ",".join(kid_ids) if on_contact else ""
-        eldest = min(births)
-        for cid, (given, family, role, female, lang), email, flag in zip(con_ids, people, emails, deny):
+        kids = self.students(grp, grades, kid_family, race, ",".join(con_ids) if on_student else "",
+                             users, demos)
+        orgs = ",".join(dict.fromkeys(k[1] for k in kids))
+        agents = ",".join(k[0] for k in kids) if on_contact else ""
+        eldest = min(k[2] for k in kids)
+        for cid, (given, family, role, female, lang), email, flag in zip(con_ids, people, emails, flags):
             phone = choice(self.phones) if r() < 0.8 else ""
             contacts.append((cid, "", "", "true" if r() < 0.9 else "false", orgs, role, "", "",
-                             given, family, "", "", email, "", phone, contact_agents, "", "",
-                             flag, lang))
-            if r() < 0.05:
+                             given, family, "", "", email, "", phone, agents, "", "", flag, lang))
+            if r() < 0.05:  # a few contacts have demographics too
                 lo, hi = (20, 45) if role == "parent" else (38, 70)
-                day = _DAYS[max(0, eldest - rng.randrange(lo * 365, hi * 365))]
+                day = _DAYS[max(0, eldest - self.rng.randrange(lo * 365, hi * 365))]
                 demos.append((cid, "", "", day, "female" if female else "male", *race, *_DEMO_TAIL))
             if role == "relative":
                 self.n_relatives += 1
@@ -336,10 +254,100 @@ class _Roster:
             self.n_denied_contacts += flag == "deny"
             self.n_spanish += lang.startswith("es")
 
-        self.since_progress += len(grades)
+        self.since_progress += len(kids)
         if self.progress is not None and self.since_progress >= _PROGRESS_EVERY:
             self.progress(self.since_progress)
             self.since_progress = 0
+
+    def household(self, grp, fam_a: str, fam_b: str, mixed: bool) -> list[tuple]:
+        """1-2 parents/guardians, sometimes a relative: (given, family, role, female, language)."""
+        r, choice = self.rng.random, self.rng.choice
+        language = self.pick_lang(grp)
+        people = []
+        if r() < 0.85:
+            g2 = choice(self.groups) if mixed else grp
+            people.append((choice(grp.female), fam_a if r() < 0.65 else fam_b, "parent", True, language))
+            role = "guardian" if r() < 0.05 else "parent"
+            family = fam_a if role == "parent" else choice(g2.family)
+            lang = language
+            if r() < 0.10 and language not in ("", "en"):
+                lang = "en" if r() < 0.5 else ""
+            people.append((choice(g2.male), family, role, False, lang))
+        elif r() < 0.8:
+            female = r() < 0.8
+            people.append((choice(grp.female if female else grp.male),
+                           fam_a if r() < 0.7 else fam_b, "parent", female, language))
+        else:  # e.g. a grandparent or aunt with guardianship
+            female = r() < 0.75
+            people.append((choice(grp.female if female else grp.male),
+                           fam_a if r() < 0.5 else choice(grp.family), "guardian", female, language))
+        if r() < 0.05:
+            female = r() < 0.7
+            people.append((choice(grp.female if female else grp.male),
+                           fam_a if r() < 0.5 else choice(grp.family), "relative", female,
+                           language if r() < 0.7 else ""))
+        return people
+
+    def addresses(self, people: list[tuple], kid_family: str) -> tuple[list[str], list[str]]:
+        """E-mail and healthNotices flag per contact (shared family addresses, court orders)."""
+        r = self.rng.random
+        emails = [self.contact_email(p[0], p[1]) if r() < 0.93 else "" for p in people]
+        flags = [""] * len(people)
+        if len(people) >= 2 and people[1][2] != "relative":
+            if r() < 0.08:  # both use one family address, perhaps typed in another case
+                shared = self.family_email(people[0][0], people[1][0], kid_family)
+                emails[0], emails[1] = (self.capitalized(shared), shared) if r() < 0.5 else (shared, shared)
+                self.n_shared += 1
+                if r() < 0.05 or self.n_shared == 1:
+                    flags[1] = "deny"  # denied, yet sharing the allowed parent's address
+            elif r() < 0.009:
+                flags[1] = "deny"
+        return emails, flags
+
+    def students(self, grp, grades: list[int], family: str, race: tuple, agents: str,
+                 users: list, demos: list) -> list[tuple[str, str, int]]:
+        """Append the children's rows; return (sourcedId, school, birth day) for each."""
+        rng, r, choice = self.rng, self.rng.random, self.rng.choice
+        layout = self.layout
+        zone = layout.zone_schools[bisect(layout.zone_cum, r() * layout.zone_cum[-1])]
+        kids, given_names, birth = [], set(), 0
+        for i, g in enumerate(grades):
+            n = self.n_students = self.n_students + 1
+            sid = self.stu_id(n)
+            female = r() < 0.49
+            pool = grp.female if female else grp.male
+            given = choice(pool)
+            while given in given_names:  # siblings (twins too) get different names
+                given = choice(pool)
+            given_names.add(given)
+            middle = choice(pool) if r() < 0.25 else ""
+            if middle == given:
+                middle = ""
+            if not (i and g == grades[i - 1]):  # twins share the birthday
+                birth = self.birth_start[g] + rng.randrange(self.birth_span[g])
+                x = r()
+                if x < 0.025:
+                    birth -= 365  # held back a year
+                elif x < 0.028:
+                    birth += 365  # skipped a grade
+            school_ix = zone[g] if r() > 0.03 else choice(layout.grade_schools[g])
+            self.school_counts[school_ix] += 1
+            school = layout.schools[school_ix].sourced_id
+            username = self.login(given, family)
+            email = f"{username}@{names.STUDENT_DOMAIN}" if g >= 9 and r() < 0.6 else ""
+            flag = ""
+            if n in self.denied_students:
+                flag = "deny"
+                self.n_denied_students += 1
+            number = (n * self.num_mul + self.num_add) % 1_000_000_000
+            users.append((sid, "", "", "true", school, "student", username, "", given, family,
+                          middle, f"{number:09d}", email, "", "", agents, GRADES[g], "", flag, ""))
+            if r() >= 0.002:  # a few students have no demographics row
+                day = _DAYS[birth]
+                demos.append((sid, "", "", day, "female" if female else "male", *race, *_DEMO_TAIL))
+                self.n_adults += day <= ADULT_ON
+            kids.append((sid, school, birth))
+        return kids
 
     # ------------------------------------------------------------------ staff
     def staff(self, batch_size: int):
@@ -370,13 +378,12 @@ class _Roster:
             grp = self.staff_groups[bisect(self.staff_cum, r() * self.staff_cum[-1])]
             female = r() < 0.7
             given, family = choice(grp.female if female else grp.male), choice(grp.family)
-            email = self.unique(f"{self.fold(given)}.{self.fold(family)}", names.STAFF_DOMAIN,
-                                self.used_login)
+            username = self.login(given, family)
             sid = self.stf_id(n)
             number = (n * mul + add) % 900_000 + 100_000 if total < 900_000 else n
             batch.append((
-                (sid, "", "", "true", orgs, role, email.split("@")[0], "", given, family, "",
-                 f"E{number}", email, "", "", "", "", "", "", ""),
+                (sid, "", "", "true", orgs, role, username, "", given, family, "",
+                 f"E{number}", f"{username}@{names.STAFF_DOMAIN}", "", "", "", "", "", "", ""),
                 (sid, "", "", _DAYS[first_birth + rng.randrange(birth_span)],
                  "female" if female else "male", *grp.race, *_DEMO_TAIL),
             ))
