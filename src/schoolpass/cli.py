@@ -12,6 +12,7 @@ from schoolpass import cli_support as cli
 from schoolpass.errors import InputRejected, SchoolpassError
 from schoolpass.roster.cli import app as roster_app
 from schoolpass.storage.migrate import upgrade
+from schoolpass.synth.cli import synth_command
 
 app = typer.Typer(
     help="schoolpass: a school district's health testing program, without telling the wrong family.",
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(roster_app, name="roster")
+app.command("synth")(synth_command)
 
 
 @app.callback()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from schoolpass.synth.cli import write_district
+from schoolpass.synth.district import write_district
 from schoolpass.synth.roster import RosterStats, write_roster
 
 SAMPLE = Path("/work/shared/samples/oneroster-1.1")

@@ -1,22 +1,30 @@
-"""Entry points for `schoolpass synth` (the Typer wiring lives in schoolpass.cli)."""
+"""`schoolpass synth`: parse, write a synthetic district, print what it holds."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Annotated
 
-from .roster import RosterStats, write_roster
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schoolpass import cli_support as cli
+from schoolpass.synth.district import write_district
 
 
-def write_district(
-    out: Path,
-    students: int,
-    seed: int = 1,
-    progress: Callable[[int], None] | None = None,
-) -> RosterStats:
-    """Write a synthetic district under `out`: the OneRoster CSV export in `out/roster/`.
-
-    `progress(n)` is called with the number of students written since the
-    previous call (every few thousand students, and once at the end).
-    """
-    return write_roster(Path(out) / "roster", students, seed=seed, progress=progress)
+def synth_command(
+    students: Annotated[int, typer.Option("--students", min=1, help="How many students.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the district into.")],
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same district.")] = 1,
+) -> None:
+    """Write a synthetic district: a OneRoster 1.1 export in OUT/roster/."""
+    with Progress(TextColumn("writing students"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=cli.err, transient=True, disable=not cli.err.is_terminal) as bar:
+        task = bar.add_task("students", total=students)
+        stats = write_district(out, students, seed=seed, progress=lambda n: bar.advance(task, n))
+    cli.out.print(
+        f"Wrote {out / 'roster'}: {stats.schools:,} schools, {stats.students:,} students, {stats.staff:,} staff, "
+        f"{stats.contacts:,} parents and guardians, {stats.relatives:,} relatives "
+        f"({stats.denied_contacts:,} denied contacts, {stats.denied_subjects:,} students held, "
+        f"{stats.students_18_plus_on_2021_11_22:,} students 18+ on 2021-11-22)."
+    )
