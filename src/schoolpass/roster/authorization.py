@@ -64,6 +64,8 @@ def active(alias: str) -> str:
 
 
 def _recipients_sql(known_after: int | None, filtered: bool) -> str:
+    # CROSS JOIN fixes SQLite's join order (subject -> links -> contact, by index); PostgreSQL
+    # treats it as a plain join and plans freely.
     only = "AND p.sourced_id IN :subject_ids" if filtered else ""
     return f"""
 WITH subjects AS (
@@ -76,21 +78,23 @@ WITH subjects AS (
 pairs AS (
     SELECT s.sourced_id AS subject_id, pa.agent_sourced_id AS contact_id
     FROM subjects s
-    JOIN person_agents pa ON pa.person_sourced_id = s.sourced_id AND pa.payload_hash = s.payload_hash
-    WHERE s.kind = 'student'
+    CROSS JOIN person_agents pa
+    WHERE s.kind = 'student' AND pa.person_sourced_id = s.sourced_id AND pa.payload_hash = s.payload_hash
     UNION
     SELECT s.sourced_id, c.sourced_id
     FROM subjects s
-    JOIN person_agents pa ON pa.agent_sourced_id = s.sourced_id
-    JOIN person_versions c ON c.sourced_id = pa.person_sourced_id AND c.payload_hash = pa.payload_hash
-         AND {in_force('c', known_after)}
-    WHERE s.kind = 'student'
+    CROSS JOIN person_agents pa
+    CROSS JOIN person_versions c
+    WHERE s.kind = 'student' AND pa.agent_sourced_id = s.sourced_id
+      AND c.sourced_id = pa.person_sourced_id AND c.payload_hash = pa.payload_hash
+      AND {in_force('c', known_after)}
 ),
 contacts AS (
     SELECT pairs.subject_id, c.sourced_id, c.contact_role, c.health_notices, c.email,
            c.given_name, c.family_name, c.language, c.active_from, c.active_until
     FROM pairs
-    JOIN person_versions c ON c.sourced_id = pairs.contact_id AND {in_force('c', known_after)}
+    CROSS JOIN person_versions c
+    WHERE c.sourced_id = pairs.contact_id AND {in_force('c', known_after)}
 ),
 denied AS (
     SELECT subject_id, lower(email) AS address FROM contacts

@@ -84,7 +84,6 @@ class PersonVersion(_Versioned, Base):
     __tablename__ = "person_versions"
     __table_args__ = (
         Index(None, "sourced_id", "valid_from"),
-        Index(None, "rec_to", "kind"),
         Index(None, "identifier"),
     )
 

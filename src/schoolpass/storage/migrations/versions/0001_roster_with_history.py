@@ -103,7 +103,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('person_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_person_versions_identifier'), ['identifier'], unique=False)
-        batch_op.create_index(batch_op.f('ix_person_versions_rec_to_kind'), ['rec_to', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_versions_sourced_id_valid_from'), ['sourced_id', 'valid_from'], unique=False)
 
     op.create_table('roster_delta_assertions',
@@ -128,7 +127,6 @@ def downgrade() -> None:
     op.drop_table('roster_delta_assertions')
     with op.batch_alter_table('person_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_versions_sourced_id_valid_from'))
-        batch_op.drop_index(batch_op.f('ix_person_versions_rec_to_kind'))
         batch_op.drop_index(batch_op.f('ix_person_versions_identifier'))
 
     op.drop_table('person_versions')
