@@ -177,7 +177,14 @@ def main() -> None:
             "contacts": lambda: step_contacts(args.url),
             "everyone": lambda: step_everyone(args.url),
         }
-        print(json.dumps(steps[args.step]()))
+        details = steps[args.step]()
+        # Processes the step started itself (the background users.csv reader): their own peak.
+        import resource
+
+        children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if children_kb:
+            details["worker_peak_mb"] = round(children_kb / 1024)
+        print(json.dumps(details))
         return
 
     from schoolpass.storage.engine import make_engine

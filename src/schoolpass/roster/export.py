@@ -36,6 +36,11 @@ class Export:
             return self._prefix + name in self._zip.namelist()
         return (self.path / name).is_file()
 
+    def size(self, name: str) -> int:
+        if self._zip is not None:
+            return self._zip.getinfo(self._prefix + name).file_size
+        return (self.path / name).stat().st_size
+
     @contextmanager
     def open_text(self, name: str) -> Iterator[TextIO]:
         if self._zip is not None:

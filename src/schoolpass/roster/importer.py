@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 
 from schoolpass.errors import InputRejected
+from schoolpass.roster import background
 from schoolpass.roster.export import FILES, open_export
 from schoolpass.roster.models import RosterImport, RosterImportFile
 from schoolpass.roster.records import (
@@ -73,13 +74,23 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
             staging.create()
             findings = Findings()
 
-            if modes["orgs"] != "absent":
-                staging.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
-            if modes["demographics"] != "absent":
-                staging.load("stage_birth_dates",
-                             _counted(read_birth_dates(export, findings), export, "demographics", progress))
+            users = None
             if modes["users"] != "absent":
-                _load_users(staging, _counted(read_users(export, findings), export, "users", progress))
+                if export.size(FILES["users"]) >= background.MIN_BYTES:
+                    users = background.BackgroundUsers(export.path, findings).start()
+                else:
+                    users = _batched(read_users(export, findings))
+            try:
+                if modes["orgs"] != "absent":
+                    staging.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
+                if modes["demographics"] != "absent":
+                    staging.load("stage_birth_dates",
+                                 _counted(read_birth_dates(export, findings), export, "demographics", progress))
+                if users is not None:
+                    _stage_users(staging, users, export.file_label(FILES["users"]), progress)
+            finally:
+                if isinstance(users, background.BackgroundUsers):
+                    users.close()
             if findings.problems:
                 raise InputRejected(findings.problems)
 
@@ -132,27 +143,28 @@ def _counted(rows, export, entity: str, progress: Progress | None, every: int = 
     progress(label, count)
 
 
-def _load_users(staging: Staging, users) -> None:
-    """Stage users with their schools and agents in one pass over users.csv, in batches."""
+def _batched(users, size: int = 50000):
+    """Per-user rows into batches of (people, schools, agents)."""
     people: list[tuple] = []
     schools: list[tuple] = []
     agents: list[tuple] = []
-
-    def flush() -> None:
-        staging.load("stage_users", people)
-        staging.load("stage_user_schools", schools)
-        staging.load("stage_user_agents", agents)
-        people.clear()
-        schools.clear()
-        agents.clear()
-
     for person, person_schools, person_agents in users:
         people.append(person)
         schools.extend(person_schools)
         agents.extend(person_agents)
-        if len(people) >= 50000:
-            flush()
-    flush()
+        if len(people) >= size:
+            yield people, schools, agents
+            people, schools, agents = [], [], []
+    yield people, schools, agents
+
+
+def _stage_users(staging: Staging, batches, label: str, progress: Progress | None) -> None:
+    for people, schools, agents in batches:
+        staging.load("stage_users", people)
+        staging.load("stage_user_schools", schools)
+        staging.load("stage_user_agents", agents)
+        if progress:
+            progress(label, len(people))
 
 
 def _labels(export) -> dict[str, str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from schoolpass.errors import Problem
@@ -30,10 +31,9 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _EMAIL = re.compile(r"^[^@\s,;<>\"()\[\]]+@[^@\s,;<>\"()\[\]]+\.[^@\s,;<>\"()\[\]]+$")
 
 
-def payload_hash(*parts: object) -> str:
-    """A stable fingerprint of one record's content: same content, same hash."""
-    text = "\x1f".join("" if p is None else str(p) for p in parts)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+def payload_hash(*parts: str | None) -> str:
+    """A stable fingerprint of one record's content (text fields): same content, same hash."""
+    return hashlib.blake2b("\x1f".join([p or "" for p in parts]).encode(), digest_size=16).hexdigest()
 
 
 def split_ids(value: str) -> list[str]:
@@ -72,7 +72,11 @@ class _Csv:
         self.required = required
         self.findings = findings
 
-    def rows(self, optional: list[str]) -> Iterator[tuple[int, Callable[[str], str]]]:
+    def rows(self, optional: list[str]) -> Iterator[tuple[int, list[str]]]:
+        """(line, values): the required then the optional columns' values, stripped, in that order.
+
+        An optional column the file lacks reads as empty.
+        """
         with self.export.open_text(self.name) as text:
             reader = csv.reader(text)
             try:
@@ -88,20 +92,20 @@ class _Csv:
             if missing:
                 self.problem(1, "missing column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
                 return
-            positions = {c: index.get(c) for c in self.required + optional}
+            width = len(header) + 1  # the last position is always empty: absent optional columns
+            pick = operator.itemgetter(*(index.get(c, len(header)) for c in self.required + optional))
+            padding = [""] * width
+            strip = str.strip
             start = 2
             try:
                 for row in reader:
                     line = start
                     start = reader.line_num + 1
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue
-
-                    def get(column: str, row: list[str] = row) -> str:
-                        i = positions[column]
-                        return row[i].strip() if i is not None and i < len(row) else ""
-
-                    yield line, get
+                    if len(row) < width:
+                        if not row or (len(row) == 1 and not row[0].strip()):
+                            continue
+                        row += padding[len(row):]
+                    yield line, list(map(strip, pick(row)))
             except csv.Error as exc:
                 self.problem(start, f"unreadable CSV ({exc})")
 
@@ -148,16 +152,15 @@ BIRTH_DATE_COLUMNS = ("birth_date",)
 def read_orgs(export: Export, findings: Findings) -> Iterator[tuple]:
     """(line, sourced_id, deleted, hash, name, type, identifier, parent_sourced_id)."""
     source = _Csv(export, FILES["orgs"], ["sourcedId", "status", "name", "type"], findings)
-    for line, get in source.rows(["identifier", "parentSourcedId"]):
-        sourced_id = get("sourcedId")
+    for line, (sourced_id, status, name, org_type, identifier, parent) in source.rows(
+            ["identifier", "parentSourcedId"]):
         if not sourced_id:
             source.problem(line, "sourcedId is empty")
             continue
-        deleted = source.status_deleted(line, get("status"))
+        deleted = source.status_deleted(line, status)
         if deleted is None:
             continue
-        name, org_type = get("name"), get("type")
-        identifier, parent = get("identifier") or None, get("parentSourcedId") or None
+        identifier, parent = identifier or None, parent or None
         if not deleted and not org_type:
             source.problem(line, "type is empty")
             continue
@@ -168,13 +171,12 @@ def read_orgs(export: Export, findings: Findings) -> Iterator[tuple]:
 def read_birth_dates(export: Export, findings: Findings) -> Iterator[tuple]:
     """(line, sourced_id, deleted, hash, birth_date)."""
     source = _Csv(export, FILES["demographics"], ["sourcedId", "status", "birthDate"], findings)
-    for line, get in source.rows([]):
-        sourced_id = get("sourcedId")
+    for line, (sourced_id, status, birth) in source.rows([]):
         if not sourced_id:
             source.problem(line, "sourcedId is empty")
             continue
-        deleted = source.status_deleted(line, get("status"))
-        birth_date = source.date(line, "birthDate", get("birthDate"))
+        deleted = source.status_deleted(line, status)
+        birth_date = source.date(line, "birthDate", birth)
         if deleted is None or birth_date is False:
             continue
         yield line, sourced_id, int(deleted), payload_hash(birth_date), birth_date
@@ -196,11 +198,11 @@ def _read_roles(export: Export, findings: Findings) -> dict[str, list[_Role]]:
     source = _Csv(export, FILES["roles"], ["sourcedId", "status", "userSourcedId", "roleType", "role", "orgSourcedId"],
                   findings)
     roles: dict[str, list[_Role]] = {}
-    for line, get in source.rows(["beginDate", "endDate"]):
-        deleted = source.status_deleted(line, get("status"))
-        user, role_type, role, org = get("userSourcedId"), get("roleType").lower(), get("role"), get("orgSourcedId")
-        begin = source.date(line, "beginDate", get("beginDate"))
-        end = source.date(line, "endDate", get("endDate"))
+    for line, (_, status, user, role_type, role, org, begin_text, end_text) in source.rows(["beginDate", "endDate"]):
+        deleted = source.status_deleted(line, status)
+        role_type = role_type.lower()
+        begin = source.date(line, "beginDate", begin_text)
+        end = source.date(line, "endDate", end_text)
         known = role_kind(role)
         bad = deleted is None or begin is False or end is False
         if not user:
@@ -233,14 +235,18 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
     roles_file = export.file_label(FILES["roles"])
     required = ["sourcedId", "status", "givenName", "familyName", "identifier", "email", "agentSourcedIds"]
     if not version_12:
-        required += ["orgSourcedIds", "role"]
+        required += ["orgSourcedIds", "role"]  # 1.2 keeps roles and their orgs in roles.csv
     source = _Csv(export, FILES["users"], required, findings)
-    for line, get in source.rows(["metadata.healthNotices", "metadata.language"]):
-        sourced_id = get("sourcedId")
+    for line, values in source.rows(["metadata.healthNotices", "metadata.language"]):
+        if version_12:
+            sourced_id, status, given, family, identifier, email, agents_text, health, language = values
+        else:
+            (sourced_id, status, given, family, identifier, email, agents_text, orgs_text, role_text,
+             health, language) = values
         if not sourced_id:
             source.problem(line, "sourcedId is empty")
             continue
-        deleted = source.status_deleted(line, get("status"))
+        deleted = source.status_deleted(line, status)
         if deleted is None:
             continue
         bad = False
@@ -258,7 +264,6 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
             schools = [(r.line, sourced_id, r.org) for r in user_roles]
             school_ids = sorted({r.org for r in user_roles})
         else:
-            role_text = get("role")
             known = role_kind(role_text)
             if known is None:
                 source.problem(line, f"unknown role {role_text!r}" if role_text else "role is empty")
@@ -267,31 +272,34 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
             else:
                 kind, role = known
             contact_role = role if kind == "contact" else None
-            school_ids = split_ids(get("orgSourcedIds"))
+            school_ids = split_ids(orgs_text) if orgs_text else []
             schools = [(line, sourced_id, org) for org in school_ids]
 
-        health = get("metadata.healthNotices").lower() or "allow"
+        health = health.lower() or "allow"
         if health not in ("allow", "deny"):
             source.problem(line, "metadata.healthNotices must be allow or deny")
             bad = True
-        language = get("metadata.language") or None
+        language = language or None
         if language is not None and not _LANGUAGE.match(language):
             source.problem(line, "metadata.language is not a BCP 47 language tag")
             bad = True
         if bad:
             continue
-        email = get("email") or None
+        email = email or None
         if email is not None and not _EMAIL.match(email):
             source.warning(line, "email is not one usable address; no email will be sent to it")
             email = None
-        agent_ids = split_ids(get("agentSourcedIds"))
-        given, family, identifier = get("givenName"), get("familyName"), get("identifier") or None
+        agent_ids = split_ids(agents_text) if agents_text else []
+        identifier = identifier or None
         digest = payload_hash(
             kind, role, contact_role, given, family, identifier, email, health, language, active_from, active_until,
             ",".join(school_ids), ",".join(agent_ids),
         )
         person = (line, sourced_id, int(deleted), digest, kind, role, contact_role, given, family, identifier, email,
                   health, language, active_from, active_until)
+        if deleted:  # an ended record links nobody and belongs to no school
+            schools = []
+            agent_ids = []
         agents = [(line, sourced_id, agent) for agent in agent_ids]
         yield person, schools, agents
     if roles:

@@ -127,15 +127,13 @@ class Staging:
             problems.append(Problem(labels["orgs"], line, f"parentSourcedId names org {org}, which is not in the roster"))
         for line, org in self._rows(
             "SELECT ss.line, ss.org_sourced_id FROM stage_user_schools ss "
-            "WHERE EXISTS (SELECT 1 FROM stage_users u WHERE u.sourced_id = ss.sourced_id AND u.deleted = 0) "
-            "AND NOT EXISTS (SELECT 1 FROM known_orgs k WHERE k.sourced_id = ss.org_sourced_id)"
+            "WHERE NOT EXISTS (SELECT 1 FROM known_orgs k WHERE k.sourced_id = ss.org_sourced_id)"
         ):
             problems.append(Problem(labels["schools"], line, f"{labels['schools_column']} names org {org}, "
                                                              "which is not in the roster"))
         for line, agent in self._rows(
             "SELECT sa.line, sa.agent_sourced_id FROM stage_user_agents sa "
-            "WHERE EXISTS (SELECT 1 FROM stage_users u WHERE u.sourced_id = sa.sourced_id AND u.deleted = 0) "
-            "AND NOT EXISTS (SELECT 1 FROM known_users k WHERE k.sourced_id = sa.agent_sourced_id)"
+            "WHERE NOT EXISTS (SELECT 1 FROM known_users k WHERE k.sourced_id = sa.agent_sourced_id)"
         ):
             problems.append(Problem(labels["users"], line, f"agentSourcedIds names user {agent}, "
                                                            "which is not in the roster"))

@@ -133,11 +133,11 @@ def apply_file(conn: Connection, entity: Entity, mode: str, as_of: date, import_
     _run(conn, f"INSERT INTO {target} SELECT s.sourced_id, :d, a.g, :i, NULL, s.payload_hash, {s_columns} "
                f"FROM {s} s JOIN affected a ON a.sourced_id = s.sourced_id WHERE a.present = 1", d=d, i=i)
     for table, stage, column in entity.children:
+        # Children belong to (person, payload): a payload already stored has them already.
         _run(conn, f"INSERT INTO {table} (person_sourced_id, payload_hash, {column}) "
-                   f"SELECT DISTINCT c.sourced_id, a.payload_hash, c.{column} FROM {stage} c "
+                   f"SELECT c.sourced_id, a.payload_hash, c.{column} FROM {stage} c "
                    f"JOIN affected a ON a.sourced_id = c.sourced_id WHERE a.present = 1 "
-                   f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.person_sourced_id = c.sourced_id "
-                   f"AND t.payload_hash = a.payload_hash)")
+                   f"ON CONFLICT DO NOTHING")
     if mode == "delta":
         _run(conn, f"INSERT INTO roster_delta_assertions (entity, sourced_id, as_of, import_id) "
                    f"SELECT :named, s.sourced_id, :d, :i FROM {s} s WHERE NOT EXISTS (SELECT 1 FROM "
