@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from schoolpass import cli_support as cli
 from schoolpass.errors import InputRejected, SchoolpassError
+from schoolpass.results.cli import app as results_app
 from schoolpass.roster.cli import app as roster_app
 from schoolpass.storage.migrate import upgrade
 from schoolpass.synth.cli import synth_command
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(roster_app, name="roster")
+app.add_typer(results_app, name="results")
 app.command("synth")(synth_command)
 
 

@@ -11,13 +11,16 @@ class SchoolpassError(Exception):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem in an input file, shown as `file:line: what`."""
+    """One problem in an input file: `file:line: what`, or `file: where: what` (e.g. an HL7 message)."""
 
     file: str
-    line: int
+    line: int  # the line, or the message/entry number when `where` says more
     what: str
+    where: str = ""
 
     def __str__(self) -> str:
+        if self.where:
+            return f"{self.file}: {self.where}: {self.what}"
         return f"{self.file}:{self.line}: {self.what}"
 
 

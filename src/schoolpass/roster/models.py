@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schoolpass.storage.base import Base
+from schoolpass.storage.types import UtcDateTime
 
 SOURCED_ID = String(255)
 HASH = String(32)
@@ -30,7 +31,7 @@ class RosterImport(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     as_of: Mapped[date] = mapped_column(Date)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
     source_name: Mapped[str] = mapped_column(String(255))
     source_sha256: Mapped[str] = mapped_column(String(64))
     oneroster_version: Mapped[str] = mapped_column(String(8))
@@ -85,6 +86,7 @@ class PersonVersion(_Versioned, Base):
     __table_args__ = (
         Index(None, "sourced_id", "valid_from"),
         Index(None, "identifier"),
+        Index(None, "family_key", "given_key"),
     )
 
     # student | staff | contact | ext
@@ -102,6 +104,9 @@ class PersonVersion(_Versioned, Base):
     # OneRoster 1.2 role beginDate/endDate: the record is active only inside them.
     active_from: Mapped[date | None] = mapped_column(Date)
     active_until: Mapped[date | None] = mapped_column(Date)
+    # Names folded for matching lab results (case and accents): see roster.names.fold_name.
+    given_key: Mapped[str] = mapped_column(Text, server_default="")
+    family_key: Mapped[str] = mapped_column(Text, server_default="")
 
 
 class PersonSchool(Base):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from schoolpass.errors import Problem
 from schoolpass.roster.export import FILES, Export
+from schoolpass.roster.names import fold_name
 
 STUDENT_ROLES = {"student"}
 CONTACT_ROLES = {"parent", "guardian", "relative"}
@@ -144,7 +145,7 @@ class _Csv:
 ORG_COLUMNS = ("name", "type", "identifier", "parent_sourced_id")
 PERSON_COLUMNS = (
     "kind", "role", "contact_role", "given_name", "family_name", "identifier", "email",
-    "health_notices", "language", "active_from", "active_until",
+    "health_notices", "language", "active_from", "active_until", "given_key", "family_key",
 )
 BIRTH_DATE_COLUMNS = ("birth_date",)
 
@@ -296,7 +297,7 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
             ",".join(school_ids), ",".join(agent_ids),
         )
         person = (line, sourced_id, int(deleted), digest, kind, role, contact_role, given, family, identifier, email,
-                  health, language, active_from, active_until)
+                  health, language, active_from, active_until, fold_name(given), fold_name(family))
         if deleted:  # an ended record links nobody and belongs to no school
             schools = []
             agent_ids = []

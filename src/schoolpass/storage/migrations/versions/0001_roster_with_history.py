@@ -90,6 +90,8 @@ def upgrade() -> None:
     sa.Column('language', sa.String(length=35), nullable=True),
     sa.Column('active_from', sa.Date(), nullable=True),
     sa.Column('active_until', sa.Date(), nullable=True),
+    sa.Column('given_key', sa.Text(), server_default='', nullable=False),
+    sa.Column('family_key', sa.Text(), server_default='', nullable=False),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sourced_id', sa.String(length=255), nullable=False),
     sa.Column('valid_from', sa.Date(), nullable=False),
@@ -102,6 +104,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_person_versions'))
     )
     with op.batch_alter_table('person_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_person_versions_family_key_given_key'), ['family_key', 'given_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_versions_identifier'), ['identifier'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_versions_sourced_id_valid_from'), ['sourced_id', 'valid_from'], unique=False)
 
@@ -128,6 +131,7 @@ def downgrade() -> None:
     with op.batch_alter_table('person_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_versions_sourced_id_valid_from'))
         batch_op.drop_index(batch_op.f('ix_person_versions_identifier'))
+        batch_op.drop_index(batch_op.f('ix_person_versions_family_key_given_key'))
 
     op.drop_table('person_versions')
     with op.batch_alter_table('org_versions', schema=None) as batch_op:

@@ -1,0 +1,127 @@
+"""Attaching lab results to people without guessing (CONTRACT section 3, Matching).
+
+For each result (a row of `to_match`, with its lab patient ids in `to_match_ids`):
+
+1. By id: the lab's patient id equals, as text, a student's or staff member's
+   OneRoster `identifier` or `sourcedId`, and the lab's given name, family name and
+   birth date, where the lab gives them, agree with that person's (folded case and
+   accents). Exactly one such person: matched.
+2. Otherwise (no id, an id nobody has, or an id match the name or birth date
+   contradicts: twins with swapped ids, ids that lost leading zeros): by given name
+   + family name + birth date, which must all be given and match exactly one person.
+3. Anything else waits in the unmatched queue with the reason.
+
+People are compared as the roster knows them now (their current records).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+# A person's current record: the open-ended version as known now.
+CURRENT = "{p}.rec_to IS NULL AND {p}.valid_to IS NULL"
+
+WORK_TABLES = {
+    "to_match": "ref INTEGER PRIMARY KEY, given_key TEXT NOT NULL, family_key TEXT NOT NULL, birth_date {date}",
+    "to_match_ids": "ref INTEGER NOT NULL, patient_id TEXT NOT NULL",
+    "id_candidates": "ref INTEGER NOT NULL, person_id TEXT NOT NULL, agrees INTEGER NOT NULL",
+    "match_outcome": "ref INTEGER PRIMARY KEY, person_id TEXT, method TEXT, reason TEXT",
+}
+
+
+@dataclass
+class MatchCounts:
+    by_id: int = 0
+    by_name: int = 0
+    unmatched: int = 0
+
+
+def create_work_tables(conn: Connection) -> None:
+    postgres = conn.dialect.name == "postgresql"
+    for table, spec in WORK_TABLES.items():
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'' if postgres else 'temp.'}{table}")
+        suffix = " ON COMMIT DROP" if postgres else ""
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({spec.format(date='DATE' if postgres else 'TEXT')}){suffix}")
+    conn.exec_driver_sql("CREATE INDEX ix_to_match_ids_ref ON to_match_ids (ref)")
+
+
+def drop_work_tables(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        for table in WORK_TABLES:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def match_all(conn: Connection) -> MatchCounts:
+    """Fill `match_outcome` for every row of `to_match`."""
+    p, b = CURRENT.format(p="p"), CURRENT.format(p="b")
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE to_match")
+        conn.exec_driver_sql("ANALYZE to_match_ids")
+    # 1. Everyone whose identifier or sourcedId is one of the lab's ids, and whether the lab's
+    #    name and birth date (where given) agree with theirs.
+    agreement = """
+        CASE WHEN (t.given_key = '' OR t.given_key = p.given_key)
+              AND (t.family_key = '' OR t.family_key = p.family_key)
+              AND (t.birth_date IS NULL OR t.birth_date = b.birth_date)
+             THEN 1 ELSE 0 END"""
+    for column in ("identifier", "sourced_id"):
+        conn.execute(text(f"""
+            INSERT INTO id_candidates (ref, person_id, agrees)
+            SELECT DISTINCT i.ref, p.sourced_id, {agreement}
+            FROM to_match_ids i
+            JOIN to_match t ON t.ref = i.ref
+            JOIN person_versions p ON p.{column} = i.patient_id AND {p} AND p.kind IN ('student', 'staff')
+            LEFT JOIN birth_date_versions b ON b.sourced_id = p.sourced_id AND {b}
+        """))
+    conn.execute(text("""
+        INSERT INTO match_outcome (ref, person_id, method, reason)
+        SELECT ref, min(person_id), 'id', NULL FROM id_candidates
+        WHERE agrees = 1 GROUP BY ref HAVING count(DISTINCT person_id) = 1
+    """))
+    # 2. The rest, by name and birth date, when the lab gave all three.
+    conn.execute(text(f"""
+        INSERT INTO match_outcome (ref, person_id, method, reason)
+        SELECT t.ref, min(p.sourced_id), 'name-birth-date', NULL
+        FROM to_match t
+        JOIN person_versions p ON p.family_key = t.family_key AND p.given_key = t.given_key AND {p}
+             AND p.kind IN ('student', 'staff')
+        JOIN birth_date_versions b ON b.sourced_id = p.sourced_id AND {b} AND b.birth_date = t.birth_date
+        WHERE t.given_key <> '' AND t.family_key <> '' AND t.birth_date IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM match_outcome m WHERE m.ref = t.ref)
+        GROUP BY t.ref HAVING count(DISTINCT p.sourced_id) = 1
+    """))
+    # 3. Why the others could not be matched.
+    conn.execute(text(f"""
+        INSERT INTO match_outcome (ref, person_id, method, reason)
+        SELECT t.ref, NULL, NULL,
+            CASE
+              WHEN EXISTS (SELECT 1 FROM id_candidates c WHERE c.ref = t.ref AND c.agrees = 1)
+                THEN 'the lab''s patient id belongs to more than one person'
+              WHEN t.given_key <> '' AND t.family_key <> '' AND t.birth_date IS NOT NULL
+                   AND (SELECT count(DISTINCT p.sourced_id) FROM person_versions p
+                        JOIN birth_date_versions b ON b.sourced_id = p.sourced_id AND {b}
+                             AND b.birth_date = t.birth_date
+                        WHERE p.family_key = t.family_key AND p.given_key = t.given_key AND {p}
+                          AND p.kind IN ('student', 'staff')) > 1
+                THEN 'more than one person has this name and birth date'
+              WHEN EXISTS (SELECT 1 FROM id_candidates c WHERE c.ref = t.ref)
+                THEN 'the lab''s name or birth date disagrees with the person who has this id, and no one person '
+                     || 'has this name and birth date'
+              WHEN EXISTS (SELECT 1 FROM to_match_ids i WHERE i.ref = t.ref)
+                THEN 'no one in the roster has this id, and no one person has this name and birth date'
+              ELSE 'no patient id, and no one person has this name and birth date'
+            END
+        FROM to_match t
+        WHERE NOT EXISTS (SELECT 1 FROM match_outcome m WHERE m.ref = t.ref)
+    """))
+    counts = MatchCounts()
+    for method, count in conn.execute(text("SELECT method, count(*) FROM match_outcome GROUP BY method")):
+        if method == "id":
+            counts.by_id = count
+        elif method == "name-birth-date":
+            counts.by_name = count
+        else:
+            counts.unmatched = count
+    return counts
