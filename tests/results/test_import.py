@@ -225,3 +225,53 @@ def test_cli_queue_match_and_unmatch(roster, tmp_path, capsys):
     assert [tuple(e) for e in events] == [("match", "s-13", None, "nurse.kim"), ("unmatch", None, "s-13", "nurse.kim")]
     wrong = run(capsys, "results", "match", result_id, "p-1", "--db", roster.url)
     assert wrong.code == 1 and "not a student or staff member" in wrong.err
+
+
+@pytest.mark.parametrize("sample, expected", [
+    ("elr-oru-r01.hl7", {"ACC-21-000001": ("s-1", "id", "positive", 1),
+                         "ACC-21-000002": ("s-2", "id", "negative", 1)}),
+    ("fhir-bundle.json", {"ACC-21-000377": ("t-1", "id", "negative", 1)}),
+])
+def test_hl7_and_fhir_samples_match_and_import_once(roster, sample, expected):
+    summary = load(roster, SAMPLES / sample)
+    assert summary.format == {"hl7": "hl7", "json": "fhir"}[sample.rsplit(".", 1)[1]]
+    assert stored(roster) == expected
+    again = load(roster, SAMPLES / sample)
+    assert (again.new, again.duplicates) == (0, len(expected))
+
+
+def test_hl7_sample_collection_days_in_the_district_calendar(roster):
+    load(roster, SAMPLES / "elr-oru-r01.hl7")
+    with roster.engine.connect() as conn:
+        days = dict(conn.execute(select(LabResult.accession, LabResult.collected_on)).all())
+    assert days == {"ACC-21-000001": date(2021, 8, 20), "ACC-21-000002": date(2021, 11, 18)}
+
+
+def test_large_files_are_parsed_in_a_second_process(roster, monkeypatch):
+    from schoolpass import background
+
+    monkeypatch.setattr(background, "MIN_BYTES", 0)
+    summary = load(roster, SAMPLES / "elr-oru-r01.hl7")
+    assert (summary.new, summary.matched_by_id) == (2, 2)
+
+
+def test_bad_hl7_names_message_and_segment(roster, tmp_path):
+    text = (SAMPLES / "elr-oru-r01.hl7").read_text(encoding="utf-8").replace("|20130402|", "|20131402|")
+    (tmp_path / "bad.hl7").write_text(text, encoding="utf-8")
+    before = counts(roster)
+    with pytest.raises(InputRejected) as refused:
+        load(roster, tmp_path / "bad.hl7")
+    assert [str(p) for p in refused.value.problems] == ["bad.hl7: message 1, PID: PID-7 is not a date"]
+    assert counts(roster) == before
+
+
+def test_format_detection_reads_content_not_names(roster, tmp_path):
+    misnamed = tmp_path / "results.txt"
+    misnamed.write_bytes((SAMPLES / "fhir-bundle.json").read_bytes())
+    assert load(roster, misnamed).format == "fhir"
+    unknown = tmp_path / "notes.txt"
+    unknown.write_text("hello\n", encoding="utf-8")
+    from schoolpass.errors import SchoolpassError
+
+    with pytest.raises(SchoolpassError, match="cannot tell the format"):
+        load(roster, unknown)

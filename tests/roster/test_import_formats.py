@@ -61,7 +61,7 @@ def test_demographics_delta_removes_a_birth_date(db, tmp_path):
 
 
 def test_large_users_file_is_read_in_a_second_process(db, tmp_path, monkeypatch):
-    from schoolpass.roster import background
+    from schoolpass import background
 
     import_roster(db.engine, write_export(tmp_path / "small"), date(2021, 11, 1))
     in_process = everyone(db)
@@ -74,7 +74,7 @@ def test_large_users_file_is_read_in_a_second_process(db, tmp_path, monkeypatch)
 
 def test_problems_found_by_the_second_process_refuse_the_import(db, tmp_path, monkeypatch):
     from schoolpass.errors import InputRejected
-    from schoolpass.roster import background
+    from schoolpass import background
     from tests.roster.exports import read_sample
 
     monkeypatch.setattr(background, "MIN_BYTES", 0)

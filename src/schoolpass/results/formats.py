@@ -19,7 +19,7 @@ def detect_format(path: Path) -> str:
         head = raw.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"{"):
         return "fhir"
-    if head.startswith(b"MSH"):
+    if head[:3] in (b"MSH", b"FHS", b"BHS"):  # HL7 v2 messages, or a batch of them
         return "hl7"
     first_line = head.split(b"\n", 1)[0]
     if b"accession_number" in first_line and b"," in first_line:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,24 +20,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
+from schoolpass import background
 from schoolpass.errors import InputRejected, Problem, SchoolpassError
 from schoolpass.results import matching
-from schoolpass.results.formats import detect_format, parser_for
+from schoolpass.results.formats import detect_format
 from schoolpass.results.models import LabResult as StoredResult
 from schoolpass.results.models import ResultImport
-from schoolpass.results.records import LabResult, ParseOutcome
+from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS, staged_batches
 from schoolpass.roster.names import fold_name
 from schoolpass.storage.bulk import insert_rows
-from schoolpass.storage.types import UtcDateTime, bulk_instant
+from schoolpass.storage.types import UtcDateTime
 
 Progress = Callable[[int], None]
 BATCH = 20000
 
-STAGE_COLUMNS = (
-    "row_no", "lab", "accession", "test_code", "patient_ids", "given_name", "family_name", "birth_date",
-    "result", "result_code", "result_text", "collected_at", "collected_on", "resulted_at", "corrected",
-    "source_ref",
-)
 # Columns a stored result takes from its staged row (on insert, and when a correction replaces it).
 RESULT_COLUMNS = (
     "patient_ids", "given_name", "family_name", "birth_date", "result", "result_code", "result_text",
@@ -75,43 +71,22 @@ def _stage_sql(conn: Connection) -> None:
         "CREATE TEMP TABLE stage_results (row_no INTEGER PRIMARY KEY, lab TEXT, accession TEXT, test_code TEXT, "
         f"patient_ids TEXT, given_name TEXT, family_name TEXT, birth_date {date}, result TEXT, result_code TEXT, "
         f"result_text TEXT, collected_at {moment}, collected_on {date}, resulted_at {moment}, corrected {flag}, "
-        f"source_ref TEXT){suffix}")
+        f"source_ref TEXT, given_key TEXT, family_key TEXT){suffix}")
     conn.exec_driver_sql(f"CREATE TEMP TABLE kept (row_no INTEGER PRIMARY KEY){suffix}")
     conn.exec_driver_sql(f"CREATE TEMP TABLE replacing (result_id INTEGER PRIMARY KEY, row_no INTEGER){suffix}")
 
 
-def _stage(conn: Connection, results: Iterator[LabResult], zone: ZoneInfo, progress: Progress | None) -> int:
-    """Stream parsed results into staging; returns how many."""
-    dialect = conn.dialect.name
-    rows: list[tuple] = []
-    to_match: list[tuple] = []
-    ids: list[tuple] = []
+def _stage(conn: Connection, batches: background.Batches, progress: Progress | None) -> int:
+    """Load the parsed batches into staging; returns how many results."""
     count = 0
-
-    def flush() -> None:
+    for rows, ids in batches:
         insert_rows(conn, "stage_results", STAGE_COLUMNS, rows)
-        insert_rows(conn, "to_match", ("ref", "given_key", "family_key", "birth_date"), to_match)
-        insert_rows(conn, "to_match_ids", ("ref", "patient_id"), ids)
+        insert_rows(conn, "to_match_ids", ID_COLUMNS, ids)
+        count += len(rows)
         if progress:
             progress(len(rows))
-        rows.clear()
-        to_match.clear()
-        ids.clear()
-
-    for count, r in enumerate(results, start=1):
-        birth = r.birth_date.isoformat() if r.birth_date else None
-        rows.append((
-            count, r.performing_lab, r.accession, r.test_code, json.dumps(list(r.patient_ids)), r.given_name,
-            r.family_name, birth, r.result, r.result_code, r.result_text,
-            bulk_instant(r.collected_at, dialect), r.collected_at.astimezone(zone).date().isoformat(),
-            bulk_instant(r.resulted_at, dialect), r.corrected if dialect == "postgresql" else int(r.corrected),
-            r.source_ref,
-        ))
-        to_match.append((count, fold_name(r.given_name), fold_name(r.family_name), birth))
-        ids.extend((count, patient_id) for patient_id in r.patient_ids)
-        if len(rows) >= BATCH:
-            flush()
-    flush()
+    conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
+                      "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
     return count
 
 
@@ -234,7 +209,6 @@ def import_results(
     now = now or datetime.now(UTC)
     fmt = detect_format(path) if fmt == "auto" else fmt
     summary = ResultsImportSummary(format=fmt)
-    outcome = ParseOutcome(problems=[])
     digest = hashlib.sha256()
     with open(path, "rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 20), b""):
@@ -242,8 +216,13 @@ def import_results(
     with engine.begin() as conn:
         _stage_sql(conn)
         matching.create_work_tables(conn)
-        with parser_for(fmt, path, zone, now, outcome) as results:
-            summary.results = _stage(conn, results, zone, progress)
+        large = path.stat().st_size >= background.MIN_BYTES
+        batches = background.Batches(staged_batches, fmt, path, zone, now, conn.dialect.name, in_background=large)
+        try:
+            summary.results = _stage(conn, batches.start(), progress)
+        finally:
+            batches.close()
+        outcome = batches.result
         summary.skipped_analytes = outcome.skipped_analytes
         if outcome.problems:
             raise InputRejected([_problem(path.name, p) for p in outcome.problems])

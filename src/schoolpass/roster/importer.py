@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 
 from schoolpass.errors import InputRejected
-from schoolpass.roster import background
+from schoolpass import background
 from schoolpass.roster.export import FILES, open_export
 from schoolpass.roster.models import RosterImport, RosterImportFile
 from schoolpass.roster.records import (
-    BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS, Findings, read_birth_dates, read_orgs, read_users,
+    BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS, Findings, read_birth_dates, read_orgs, user_batches,
 )
 from schoolpass.roster.staging import Staging
 from schoolpass.roster.timeline import Changes, Entity, apply_file
@@ -76,10 +76,8 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
 
             users = None
             if modes["users"] != "absent":
-                if export.size(FILES["users"]) >= background.MIN_BYTES:
-                    users = background.BackgroundUsers(export.path, findings).start()
-                else:
-                    users = _batched(read_users(export, findings))
+                large = export.size(FILES["users"]) >= background.MIN_BYTES
+                users = background.Batches(user_batches, export.path, in_background=large).start()
             try:
                 if modes["orgs"] != "absent":
                     staging.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
@@ -88,8 +86,10 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
                                  _counted(read_birth_dates(export, findings), export, "demographics", progress))
                 if users is not None:
                     _stage_users(staging, users, export.file_label(FILES["users"]), progress)
+                    findings.problems.extend(users.result.problems)
+                    findings.warnings.extend(users.result.warnings)
             finally:
-                if isinstance(users, background.BackgroundUsers):
+                if users is not None:
                     users.close()
             if findings.problems:
                 raise InputRejected(findings.problems)
@@ -141,21 +141,6 @@ def _counted(rows, export, entity: str, progress: Progress | None, every: int = 
             progress(label, count)
             count = 0
     progress(label, count)
-
-
-def _batched(users, size: int = 50000):
-    """Per-user rows into batches of (people, schools, agents)."""
-    people: list[tuple] = []
-    schools: list[tuple] = []
-    agents: list[tuple] = []
-    for person, person_schools, person_agents in users:
-        people.append(person)
-        schools.extend(person_schools)
-        agents.extend(person_agents)
-        if len(people) >= size:
-            yield people, schools, agents
-            people, schools, agents = [], [], []
-    yield people, schools, agents
 
 
 def _stage_users(staging: Staging, batches, label: str, progress: Progress | None) -> None:

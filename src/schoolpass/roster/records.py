@@ -309,3 +309,29 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
                 findings.problems.append(
                     Problem(roles_file, r.line, f"userSourcedId {user} is not in users.csv")
                 )
+
+
+def user_batches(path, size: int = 20000):
+    """users.csv of the export at `path`, in batches of (people, schools, agents); returns the findings.
+
+    A producer for schoolpass.background.Batches (it may run in another process).
+    """
+    from schoolpass.roster.export import open_export
+
+    export = open_export(path)
+    findings = Findings()
+    people: list[tuple] = []
+    schools: list[tuple] = []
+    agents: list[tuple] = []
+    try:
+        for person, person_schools, person_agents in read_users(export, findings):
+            people.append(person)
+            schools.extend(person_schools)
+            agents.extend(person_agents)
+            if len(people) >= size:
+                yield people, schools, agents
+                people, schools, agents = [], [], []
+        yield people, schools, agents
+    finally:
+        export.close()
+    return findings

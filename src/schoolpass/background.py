@@ -1,0 +1,81 @@
+"""Reading a large input file in a second process, so parsing overlaps with loading.
+
+`Batches(producer, *args)` runs `producer(*args)` — a module-level generator function
+that yields batches and returns a final value (its problems, say) — in a worker
+process, or in this process for small inputs. Either way the caller iterates the
+batches, then reads `.result`. The worker only reads files; it never touches the
+database.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queues
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from schoolpass.errors import SchoolpassError
+
+# Below this many bytes of input, a second process costs more than it saves.
+MIN_BYTES = 32 * 1024 * 1024
+
+Producer = Callable[..., Generator[Any, None, Any]]
+
+
+def _work(producer: Producer, args: tuple, channel: multiprocessing.Queue) -> None:
+    try:
+        batches = producer(*args)
+        while True:
+            try:
+                channel.put(("batch", next(batches)))
+            except StopIteration as finished:
+                channel.put(("done", finished.value))
+                return
+    except BaseException as failure:  # noqa: BLE001 - the parent raises; no personal data crosses
+        channel.put(("failed", type(failure).__name__))
+
+
+class Batches:
+    def __init__(self, producer: Producer, *args: Any, in_background: bool):
+        self.producer = producer
+        self.args = args
+        self.result: Any = None
+        self.process = None
+        if in_background:
+            context = multiprocessing.get_context("spawn")
+            self.channel = context.Queue(maxsize=4)
+            self.process = context.Process(target=_work, args=(producer, args, self.channel), daemon=True)
+
+    def start(self) -> Batches:
+        """Start the worker now (so it reads while the caller does other work)."""
+        if self.process is not None:
+            self.process.start()
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.process is None:
+            self.result = yield from self.producer(*self.args)
+            return
+        try:
+            while True:
+                try:
+                    kind, payload = self.channel.get(timeout=1.0)
+                except queues.Empty:
+                    if not self.process.is_alive():
+                        raise SchoolpassError("the background reader stopped unexpectedly") from None
+                    continue
+                if kind == "batch":
+                    yield payload
+                elif kind == "done":
+                    self.result = payload
+                    return
+                else:
+                    raise SchoolpassError(f"reading the file failed ({payload})")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.pid is not None:
+            if self.process.is_alive():
+                self.process.terminate()
+            self.process.join()
