@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo
 STUDENTS ?= 20000
 
-.PHONY: demo test bench-roster clean
+.PHONY: demo test bench-roster bench-results clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,6 @@ bench-roster: $(STAMP)
 
 clean:
 	rm -rf $(DEMO) bench/work
+
+bench-results: $(STAMP)
+	$(BIN)/python bench/results_import.py --students $(STUDENTS)

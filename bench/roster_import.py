@@ -41,7 +41,7 @@ def step_synth(students: int, seed: int) -> dict:
 
     out = WORK / f"district-{students}-{seed}"
     if not (out / "roster" / "manifest.csv").exists():
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out / "roster", ignore_errors=True)
         write_district(out, students, seed=seed)
     return {"users_rows": sum(1 for _ in open(out / "roster" / "users.csv", encoding="utf-8")) - 1}
 
@@ -132,10 +132,8 @@ def step_everyone(url: str) -> dict:
     return {"subject_recipient_pairs": pairs}
 
 
-def run_step(name: str, args: argparse.Namespace, url: str) -> dict:
-    """Run one step in a child process; returns its wall time, peak RSS and details."""
-    command = [sys.executable, __file__, "--step", name, "--students", str(args.students), "--seed",
-               str(args.seed), "--url", url]
+def run_step(name: str, command: list[str]) -> dict:
+    """Run one step's command in a child process; returns its wall time, peak RSS and details (its JSON)."""
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(child.pid, 0)
@@ -208,7 +206,9 @@ def main() -> None:
 
     results = []
     for name in ("synth", "floor", "import", "reimport", "daily", "contacts", "everyone"):
-        results.append(run_step(name, args, url))
+        command = [sys.executable, __file__, "--step", name, "--students", str(args.students), "--seed",
+                   str(args.seed), "--url", url]
+        results.append(run_step(name, command))
         print(f"  {name:<9} {results[-1]['seconds']:>8.2f} s {results[-1]['peak_mb']:>6} MB", file=sys.stderr)
 
     floor = next(r for r in results if r["step"] == "floor")["seconds"]

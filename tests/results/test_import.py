@@ -275,3 +275,15 @@ def test_format_detection_reads_content_not_names(roster, tmp_path):
 
     with pytest.raises(SchoolpassError, match="cannot tell the format"):
         load(roster, unknown)
+
+
+def test_id_match_needs_a_birth_date_on_record_to_confirm_the_labs(db, tmp_path):
+    demographics = [d for d in read_sample("demographics.csv") if d["sourcedId"] != "s-4"]
+    import_roster(db.engine, write_export(tmp_path / "r", demographics=demographics), date(2021, 8, 16))
+    load(db, simplereport(tmp_path / "a.csv", [person("900004", "Jide", "Okafor", "01/11/2006", "U-1"),
+                                               person("900004", "Jide", "Okafor", "", "U-2")]))
+    with db.engine.connect() as conn:
+        rows = dict(conn.execute(select(LabResult.accession, LabResult.unmatched_reason)).all())
+    assert stored(db)["U-2"][:2] == ("s-4", "id")  # the lab gave no birth date: nothing to contradict
+    assert stored(db)["U-1"][:2] == (None, None)
+    assert rows["U-1"] == "the person with this id has no birth date on record to confirm the lab's"

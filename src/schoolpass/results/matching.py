@@ -26,7 +26,8 @@ CURRENT = "{p}.rec_to IS NULL AND {p}.valid_to IS NULL"
 WORK_TABLES = {
     "to_match": "ref INTEGER PRIMARY KEY, given_key TEXT NOT NULL, family_key TEXT NOT NULL, birth_date {date}",
     "to_match_ids": "ref INTEGER NOT NULL, patient_id TEXT NOT NULL",
-    "id_candidates": "ref INTEGER NOT NULL, person_id TEXT NOT NULL, agrees INTEGER NOT NULL",
+    "id_candidates": "ref INTEGER NOT NULL, person_id TEXT NOT NULL, agrees INTEGER NOT NULL, "
+                     "unconfirmed INTEGER NOT NULL",
     "match_outcome": "ref INTEGER PRIMARY KEY, person_id TEXT, method TEXT, reason TEXT",
 }
 
@@ -66,10 +67,16 @@ def match_all(conn: Connection) -> MatchCounts:
               AND (t.family_key = '' OR t.family_key = p.family_key)
               AND (t.birth_date IS NULL OR t.birth_date = b.birth_date)
              THEN 1 ELSE 0 END"""
+    # The names agree but the roster has no birth date to hold the lab's against: not a match.
+    unconfirmed = """
+        CASE WHEN (t.given_key = '' OR t.given_key = p.given_key)
+              AND (t.family_key = '' OR t.family_key = p.family_key)
+              AND t.birth_date IS NOT NULL AND b.birth_date IS NULL
+             THEN 1 ELSE 0 END"""
     for column in ("identifier", "sourced_id"):
         conn.execute(text(f"""
-            INSERT INTO id_candidates (ref, person_id, agrees)
-            SELECT DISTINCT i.ref, p.sourced_id, {agreement}
+            INSERT INTO id_candidates (ref, person_id, agrees, unconfirmed)
+            SELECT i.ref, p.sourced_id, {agreement}, {unconfirmed}
             FROM to_match_ids i
             JOIN to_match t ON t.ref = i.ref
             JOIN person_versions p ON p.{column} = i.patient_id AND {p} AND p.kind IN ('student', 'staff')
@@ -106,6 +113,8 @@ def match_all(conn: Connection) -> MatchCounts:
                         WHERE p.family_key = t.family_key AND p.given_key = t.given_key AND {p}
                           AND p.kind IN ('student', 'staff')) > 1
                 THEN 'more than one person has this name and birth date'
+              WHEN EXISTS (SELECT 1 FROM id_candidates c WHERE c.ref = t.ref AND c.unconfirmed = 1)
+                THEN 'the person with this id has no birth date on record to confirm the lab''s'
               WHEN EXISTS (SELECT 1 FROM id_candidates c WHERE c.ref = t.ref)
                 THEN 'the lab''s name or birth date disagrees with the person who has this id, and no one person '
                      || 'has this name and birth date'

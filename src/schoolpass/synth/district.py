@@ -20,3 +20,10 @@ def write_district(
     previous call (every few thousand students, and once at the end).
     """
     return write_roster(Path(out) / "roster", students, seed=seed, progress=progress)
+
+
+def write_screening(out: Path, weeks: int, seed: int = 1, progress: Callable[[int], None] | None = None):
+    """Weekly screening results for the district already written under `out`: `out/results/DATE.*`."""
+    from .results import write_results
+
+    return write_results(Path(out) / "roster", Path(out) / "results", weeks, seed=seed, progress=progress)
