@@ -287,3 +287,12 @@ def test_id_match_needs_a_birth_date_on_record_to_confirm_the_labs(db, tmp_path)
     assert stored(db)["U-2"][:2] == ("s-4", "id")  # the lab gave no birth date: nothing to contradict
     assert stored(db)["U-1"][:2] == (None, None)
     assert rows["U-1"] == "the person with this id has no birth date on record to confirm the lab's"
+
+
+def test_file_that_is_not_utf8_is_refused_by_line(roster, tmp_path):
+    path = simplereport(tmp_path / "latin.csv", [person("900004", "Jide", "Okafor", "01/11/2006", "L-1"),
+                                                 person("", "María", "García", "04/02/2013", "L-2")])
+    path.write_bytes(path.read_bytes().replace("María".encode(), "María".encode("latin-1")))
+    with pytest.raises(InputRejected) as refused:
+        load(roster, path)
+    assert [str(p) for p in refused.value.problems] == ["latin.csv:3: not UTF-8 text"]

@@ -137,3 +137,10 @@ def test_cli_prints_problems_one_per_line_and_exits_non_zero(loaded, tmp_path, c
     assert result.err.splitlines()[0] == "users.csv:5: agentSourcedIds names user p-99, which is not in the roster"
     assert "Traceback" not in result.err
     assert "Okafor" not in result.err
+
+
+def test_file_that_is_not_utf8_is_refused(loaded, tmp_path):
+    export = write_export(tmp_path / "x")
+    data = (export / "users.csv").read_bytes().replace("María".encode(), "María".encode("latin-1"))
+    (export / "users.csv").write_bytes(data)
+    assert refused(loaded, export) == ["users.csv:2: not UTF-8 text"]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from schoolpass.results.codes import PROGRAM_TEST_CODES, interpret
 from schoolpass.results.records import LabResult, ParseOutcome, ParseProblem
+from schoolpass.textfiles import non_utf8_line_of
 
 READ = [
     "patient_id", "patient_last_name", "patient_first_name", "patient_dob", "accession_number",
@@ -82,6 +83,9 @@ def parse_simplereport(
         header = next(reader, None)
     except csv.Error as exc:
         outcome.problems.append(ParseProblem("line 1", f"unreadable CSV ({exc})"))
+        return
+    except UnicodeDecodeError:
+        outcome.problems.append(ParseProblem(f"line {non_utf8_line_of(text)}", "not UTF-8 text"))
         return
     if header is None:
         outcome.problems.append(ParseProblem("line 1", "the file is empty; a header row is required"))
@@ -162,3 +166,5 @@ def parse_simplereport(
             )
     except csv.Error as exc:
         problems.append(ParseProblem(f"line {start}", f"unreadable CSV ({exc})"))
+    except UnicodeDecodeError:
+        problems.append(ParseProblem(f"line {non_utf8_line_of(text)}", "not UTF-8 text"))

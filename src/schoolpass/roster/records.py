@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from schoolpass.errors import Problem
 from schoolpass.roster.export import FILES, Export
 from schoolpass.roster.names import fold_name
+from schoolpass.textfiles import non_utf8_line_of
 
 STUDENT_ROLES = {"student"}
 CONTACT_ROLES = {"parent", "guardian", "relative"}
@@ -85,6 +86,9 @@ class _Csv:
             except csv.Error as exc:
                 self.problem(1, f"unreadable CSV ({exc})")
                 return
+            except UnicodeDecodeError:
+                self.problem(non_utf8_line_of(text), "not UTF-8 text")
+                return
             if header is None:
                 self.problem(1, "the file is empty; a header row is required")
                 return
@@ -109,6 +113,8 @@ class _Csv:
                     yield line, list(map(strip, pick(row)))
             except csv.Error as exc:
                 self.problem(start, f"unreadable CSV ({exc})")
+            except UnicodeDecodeError:
+                self.problem(non_utf8_line_of(text), "not UTF-8 text")
 
     def problem(self, line: int, what: str) -> None:
         self.findings.problems.append(Problem(self.label, line, what))
