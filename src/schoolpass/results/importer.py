@@ -236,6 +236,8 @@ def import_results(
         conn.execute(ResultImport.__table__.update().where(ResultImport.id == import_id)
                      .values(summary=json.dumps(summary.as_dict(), sort_keys=True)))
         matching.drop_work_tables(conn)
+        if conn.dialect.name == "postgresql" and summary.new > 10000:
+            conn.exec_driver_sql("ANALYZE lab_results")
     return summary
 
 

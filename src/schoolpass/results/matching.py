@@ -46,6 +46,7 @@ def create_work_tables(conn: Connection) -> None:
         suffix = " ON COMMIT DROP" if postgres else ""
         conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({spec.format(date='DATE' if postgres else 'TEXT')}){suffix}")
     conn.exec_driver_sql("CREATE INDEX ix_to_match_ids_ref ON to_match_ids (ref)")
+    conn.exec_driver_sql("CREATE INDEX ix_id_candidates_ref ON id_candidates (ref)")
 
 
 def drop_work_tables(conn: Connection) -> None:

@@ -122,6 +122,12 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
                 .values(summary=json.dumps(summary.as_dict(), sort_keys=True))
             )
             staging.drop()
+            if conn.dialect.name == "postgresql":
+                # Fresh statistics, or the planner takes a bulk-loaded table for empty.
+                for entity in ENTITIES:
+                    conn.exec_driver_sql(f"ANALYZE {entity.versions}")
+                conn.exec_driver_sql("ANALYZE person_agents")
+                conn.exec_driver_sql("ANALYZE person_schools")
             return summary
     finally:
         export.close()
