@@ -187,6 +187,7 @@ def rematch_queue(conn: Connection, exclude_import: int | None = None) -> int:
     conn.exec_driver_sql("DELETE FROM to_match_ids")
     conn.exec_driver_sql("DELETE FROM id_candidates")
     conn.exec_driver_sql("DELETE FROM match_outcome")
+    conn.exec_driver_sql("DELETE FROM remaining")
     insert_rows(conn, "to_match", ("ref", "given_key", "family_key", "birth_date"),
                 [(w.id, fold_name(w.given_name), fold_name(w.family_name),
                   w.birth_date.isoformat() if w.birth_date else None) for w in waiting])

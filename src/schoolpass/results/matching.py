@@ -29,6 +29,8 @@ WORK_TABLES = {
     "id_candidates": "ref INTEGER NOT NULL, person_id TEXT NOT NULL, agrees INTEGER NOT NULL, "
                      "unconfirmed INTEGER NOT NULL",
     "match_outcome": "ref INTEGER PRIMARY KEY, person_id TEXT, method TEXT, reason TEXT",
+    # The few results no id matched: the later steps look only at these.
+    "remaining": "ref INTEGER PRIMARY KEY, given_key TEXT NOT NULL, family_key TEXT NOT NULL, birth_date {date}",
 }
 
 
@@ -88,11 +90,16 @@ def match_all(conn: Connection) -> MatchCounts:
         SELECT ref, min(person_id), 'id', NULL FROM id_candidates
         WHERE agrees = 1 GROUP BY ref HAVING count(DISTINCT person_id) = 1
     """))
+    conn.execute(text("""
+        INSERT INTO remaining (ref, given_key, family_key, birth_date)
+        SELECT t.ref, t.given_key, t.family_key, t.birth_date FROM to_match t
+        WHERE NOT EXISTS (SELECT 1 FROM match_outcome m WHERE m.ref = t.ref)
+    """))
     # 2. The rest, by name and birth date, when the lab gave all three.
     conn.execute(text(f"""
         INSERT INTO match_outcome (ref, person_id, method, reason)
         SELECT t.ref, min(p.sourced_id), 'name-birth-date', NULL
-        FROM to_match t
+        FROM remaining t
         JOIN person_versions p ON p.family_key = t.family_key AND p.given_key = t.given_key AND {p}
              AND p.kind IN ('student', 'staff')
         JOIN birth_date_versions b ON b.sourced_id = p.sourced_id AND {b} AND b.birth_date = t.birth_date
@@ -123,7 +130,7 @@ def match_all(conn: Connection) -> MatchCounts:
                 THEN 'no one in the roster has this id, and no one person has this name and birth date'
               ELSE 'no patient id, and no one person has this name and birth date'
             END
-        FROM to_match t
+        FROM remaining t
         WHERE NOT EXISTS (SELECT 1 FROM match_outcome m WHERE m.ref = t.ref)
     """))
     counts = MatchCounts()

@@ -85,8 +85,11 @@ class PersonVersion(_Versioned, Base):
     __tablename__ = "person_versions"
     __table_args__ = (
         Index(None, "sourced_id", "valid_from"),
-        Index(None, "identifier"),
-        Index(None, "family_key", "given_key"),
+        # Covers matching lab results by id (the lab's patient id against identifier).
+        Index("ix_person_versions_id_match", "identifier", "sourced_id", "kind", "rec_to", "valid_to", "given_key",
+              "family_key"),
+        # Covers the name + birth date match (no table lookups for common names).
+        Index("ix_person_versions_name_match", "family_key", "given_key", "sourced_id", "kind", "rec_to", "valid_to"),
     )
 
     # student | staff | contact | ext

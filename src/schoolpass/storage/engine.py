@@ -31,6 +31,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A district roster is hundreds of MB: random lookups need more than the 2 MB default cache.
+            cursor.execute("PRAGMA cache_size=-131072")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -104,8 +104,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_person_versions'))
     )
     with op.batch_alter_table('person_versions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_person_versions_family_key_given_key'), ['family_key', 'given_key'], unique=False)
-        batch_op.create_index(batch_op.f('ix_person_versions_identifier'), ['identifier'], unique=False)
+        batch_op.create_index('ix_person_versions_name_match',
+                              ['family_key', 'given_key', 'sourced_id', 'kind', 'rec_to', 'valid_to'], unique=False)
+        batch_op.create_index('ix_person_versions_id_match',
+                              ['identifier', 'sourced_id', 'kind', 'rec_to', 'valid_to', 'given_key', 'family_key'],
+                              unique=False)
         batch_op.create_index(batch_op.f('ix_person_versions_sourced_id_valid_from'), ['sourced_id', 'valid_from'], unique=False)
 
     op.create_table('roster_delta_assertions',
@@ -130,8 +133,8 @@ def downgrade() -> None:
     op.drop_table('roster_delta_assertions')
     with op.batch_alter_table('person_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_versions_sourced_id_valid_from'))
-        batch_op.drop_index(batch_op.f('ix_person_versions_identifier'))
-        batch_op.drop_index(batch_op.f('ix_person_versions_family_key_given_key'))
+        batch_op.drop_index('ix_person_versions_id_match')
+        batch_op.drop_index('ix_person_versions_name_match')
 
     op.drop_table('person_versions')
     with op.batch_alter_table('org_versions', schema=None) as batch_op:
