@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo
 STUDENTS ?= 20000
 
-.PHONY: demo test bench-roster bench-results clean
+.PHONY: demo test bench-roster bench-results bench-status clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,6 @@ clean:
 
 bench-results: $(STAMP)
 	$(BIN)/python bench/results_import.py --students $(STUDENTS)
+
+bench-status: $(STAMP)
+	$(BIN)/python bench/status_everyone.py --students $(STUDENTS)

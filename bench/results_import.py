@@ -43,11 +43,14 @@ def district(students: int) -> Path:
 def prepare(students: int, csv_rows: int, hl7_messages: int) -> tuple[Path, Path, Path]:
     """The roster database, and the CSV and HL7 files cut from synthetic weeks of results."""
     from schoolpass.storage.engine import make_engine
-    from schoolpass.storage.migrate import current_revision, head_revision
+    from schoolpass.storage.migrate import upgrade
 
     roster_db = WORK / f"roster-{students}.db"
-    if not roster_db.exists() or current_revision(make_engine(f"sqlite:///{roster_db}")) != head_revision():
+    if not roster_db.exists():
         subprocess.run([sys.executable, str(HERE / "roster_import.py"), "--students", str(students)], check=True)
+    engine = make_engine(f"sqlite:///{roster_db}")
+    upgrade(engine)  # a roster built before newer migrations
+    engine.dispose()  # closing checkpoints the WAL, so copies of the file are whole
     results = district(students) / "results"
     if not results.exists():
         from schoolpass.synth.district import write_screening

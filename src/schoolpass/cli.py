@@ -10,6 +10,8 @@ from sqlalchemy.exc import OperationalError
 
 from schoolpass import cli_support as cli
 from schoolpass.errors import InputRejected, SchoolpassError
+from schoolpass.policy.cli import app as policy_app
+from schoolpass.policy.cli import status_command, statuses_command
 from schoolpass.results.cli import app as results_app
 from schoolpass.roster.cli import app as roster_app
 from schoolpass.storage.migrate import upgrade
@@ -23,6 +25,9 @@ app = typer.Typer(
 )
 app.add_typer(roster_app, name="roster")
 app.add_typer(results_app, name="results")
+app.add_typer(policy_app, name="policy")
+app.command("status")(status_command)
+app.command("statuses")(statuses_command)
 app.command("synth")(synth_command)
 
 

@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SCHOOLPASS_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # A policy file for this run only (else the stored one, else the built-in default).
+    policy: str | None = None
     # The district's calendar: "today" and business dates are days in this zone.
     timezone: str = "America/Los_Angeles"
 

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from schoolpass import cli_support as cli
+from schoolpass.policy.store import policy_in_force
 from schoolpass.results import queue
 from schoolpass.results.importer import import_results
 
@@ -28,11 +29,15 @@ def import_command(
 ) -> None:
     """Import lab results; a file with any bad record is refused as a whole."""
     settings = cli.settings(db)
+    engine = cli.engine(db)
+    with engine.connect() as conn:
+        policy = policy_in_force(conn, Path(settings.policy) if settings.policy else None).policy
     with Progress(TextColumn(f"reading {path.name}"), BarColumn(), TextColumn("{task.completed:,} results"),
                   TimeElapsedColumn(), console=cli.err, transient=True,
                   disable=as_json or not cli.err.is_terminal) as bar:
         task = bar.add_task("results", total=None)
-        summary = import_results(cli.engine(db), path, fmt, settings.zone, progress=lambda n: bar.advance(task, n))
+        summary = import_results(engine, path, fmt, settings.zone, progress=lambda n: bar.advance(task, n),
+                                 test_codes=policy.test_codes)
     if as_json:
         cli.print_json(summary.as_dict())
         return

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-# LOINC codes of SARS-CoV-2 tests the screening program counts (RNA NAA and antigen).
-PROGRAM_TEST_CODES = frozenset({
-    "94500-6",  # SARS-CoV-2 RNA [Presence] in Respiratory specimen by NAA with probe detection
-    "94309-2",  # SARS-CoV-2 RNA [Presence] in Specimen by NAA with probe detection
-    "94531-1",  # SARS-CoV-2 RNA panel - Respiratory specimen by NAA with probe detection
-    "94533-7",  # SARS-CoV-2 N gene [Presence] in Respiratory specimen by NAA with probe detection
-    "94534-5",  # SARS-CoV-2 RdRp gene [Presence] in Respiratory specimen by NAA with probe detection
-    "94559-2",  # SARS-CoV-2 ORF1ab region [Presence] in Respiratory specimen by NAA with probe detection
-    "94565-9",  # SARS-CoV-2 RNA [Presence] in Nasopharynx by NAA with non-probe detection
-    "94759-8",  # SARS-CoV-2 RNA [Presence] in Nasopharynx by NAA with probe detection
-    "94845-5",  # SARS-CoV-2 RNA [Presence] in Saliva (oral fluid) by NAA with probe detection
-    "95406-5",  # SARS-CoV-2 RNA [Presence] in Nose by NAA with probe detection
-    "95409-9",  # SARS-CoV-2 N gene [Presence] in Nose by NAA with probe detection
-    "94558-4",  # SARS-CoV-2 Ag [Presence] in Respiratory specimen by Rapid immunoassay
-    "95209-3",  # SARS-CoV-2 Ag [Presence] in Respiratory specimen by Rapid immunoassay (nose/throat)
-    "96119-3",  # SARS-CoV-2 Ag [Presence] in Upper respiratory specimen by Immunoassay
-    "97097-0",  # SARS-CoV-2 Ag [Presence] in Upper respiratory specimen by Rapid immunoassay
-})
+from schoolpass.policy.model import default_policy
+
+# The tests the built-in program counts (LOINC); the policy in force may name others.
+PROGRAM_TEST_CODES = default_policy().test_codes
 
 POSITIVE_CODES = frozenset({"260373001", "10828004", "720735008"})  # Detected, Positive, Presumptive positive
 NEGATIVE_CODES = frozenset({"260415000", "260385009"})  # Not detected, Negative

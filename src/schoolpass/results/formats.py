@@ -29,23 +29,23 @@ def detect_format(path: Path) -> str:
 
 
 @contextmanager
-def parser_for(fmt: str, path: Path, zone: ZoneInfo, now: datetime, outcome: ParseOutcome) -> Iterator[
-        Iterator[LabResult]]:
+def parser_for(fmt: str, path: Path, zone: ZoneInfo, now: datetime, outcome: ParseOutcome,
+               test_codes: frozenset[str]) -> Iterator[Iterator[LabResult]]:
     """The results in the file, streamed by the parser for `fmt`."""
     if fmt == "simplereport-csv":
         from schoolpass.results.simplereport import parse_simplereport
 
         with open(path, encoding="utf-8-sig", newline="") as text:
-            yield parse_simplereport(text, zone, now, outcome)
+            yield parse_simplereport(text, zone, now, outcome, test_codes)
     elif fmt == "hl7":
         from schoolpass.results.hl7 import parse_hl7
 
         with open(path, encoding="utf-8", errors="replace", newline="") as text:
-            yield parse_hl7(text, zone, now, outcome)
+            yield parse_hl7(text, zone, now, outcome, test_codes)
     elif fmt == "fhir":
         from schoolpass.results.fhir import parse_fhir
 
         with open(path, "rb") as raw:
-            yield parse_fhir(raw, zone, now, outcome)
+            yield parse_fhir(raw, zone, now, outcome, test_codes)
     else:
         raise SchoolpassError(f"unknown format {fmt}; use one of auto, {', '.join(FORMATS)}")

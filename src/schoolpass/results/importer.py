@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 from schoolpass import background
 from schoolpass.errors import InputRejected, Problem, SchoolpassError
 from schoolpass.results import matching
+from schoolpass.results.codes import PROGRAM_TEST_CODES
 from schoolpass.results.formats import detect_format
 from schoolpass.results.models import LabResult as StoredResult
 from schoolpass.results.models import ResultImport
@@ -202,8 +203,9 @@ def rematch_queue(conn: Connection, exclude_import: int | None = None) -> int:
 
 def import_results(
     engine: Engine, path: Path, fmt: str, zone: ZoneInfo, now: datetime | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, test_codes: frozenset[str] = PROGRAM_TEST_CODES,
 ) -> ResultsImportSummary:
+    """Import one lab file; `test_codes` are the tests the program counts (the policy's)."""
     path = Path(path)
     if not path.is_file():
         raise SchoolpassError(f"{path.name}: no such file")
@@ -218,7 +220,8 @@ def import_results(
         _stage_sql(conn)
         matching.create_work_tables(conn)
         large = path.stat().st_size >= background.MIN_BYTES
-        batches = background.Batches(staged_batches, fmt, path, zone, now, conn.dialect.name, in_background=large)
+        batches = background.Batches(staged_batches, fmt, path, zone, now, conn.dialect.name, test_codes,
+                                     in_background=large)
         try:
             summary.results = _stage(conn, batches.start(), progress)
         finally:

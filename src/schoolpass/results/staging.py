@@ -50,14 +50,15 @@ def id_list(ids: tuple[str, ...]) -> str:
     return json.dumps(list(ids), ensure_ascii=False)
 
 
-def staged_batches(fmt: str, path: Path, zone: ZoneInfo, now: datetime, dialect: str, size: int = 20000):
+def staged_batches(fmt: str, path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str],
+                   size: int = 20000):
     """Batches of (stage_results rows, to_match_ids rows); returns the ParseOutcome."""
     outcome = ParseOutcome(problems=[])
     instants = _Instants(dialect, zone)
     postgres = dialect == "postgresql"
     rows: list[tuple] = []
     ids: list[tuple] = []
-    with parser_for(fmt, path, zone, now, outcome) as results:
+    with parser_for(fmt, path, zone, now, outcome, test_codes) as results:
         for count, r in enumerate(results, start=1):
             collected, collected_on = instants(r.collected_at)
             rows.append((

@@ -1,0 +1,108 @@
+"""Statuses from the database: one person's, or everyone's on a day (set-based), and the day's report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import Connection, Date, String, bindparam, text
+
+from schoolpass.errors import NotFound, SchoolpassError
+from schoolpass.policy.model import Policy
+from schoolpass.policy.status import Facts, LatestResult, ResultForStatus, Status, decide, facts_from
+from schoolpass.roster.authorization import active, in_force
+
+STATUSES = ("cleared", "test-due", "isolating", "exempt")
+
+
+def _on(sql: str, **types):
+    """SQL with a typed :on parameter; `types` declare result columns (SQLite returns dates as text)."""
+    statement = text(sql).bindparams(bindparam("on", type_=Date))
+    return statement.columns(**types) if types else statement
+
+
+def status_of(conn: Connection, person_id: str, on: date, policy: Policy) -> Status:
+    """One student's or staff member's status on a day, from their results known now."""
+    kind = conn.execute(text(
+        "SELECT kind FROM person_versions WHERE sourced_id = :sid AND rec_to IS NULL "
+        "ORDER BY valid_from DESC LIMIT 1"), {"sid": person_id}).scalar()
+    if kind is None:
+        raise NotFound(f"no person with sourcedId {person_id} in the roster")
+    if kind not in ("student", "staff"):
+        raise SchoolpassError(f"{person_id} is not a student or staff member; the program has no status for them")
+    from schoolpass.results.models import LabResult
+
+    rows = conn.execute(
+        LabResult.__table__.select().where(LabResult.person_id == person_id, LabResult.collected_on <= on)
+    ).all()
+    results = [ResultForStatus(r.id, r.result, r.collected_at, r.collected_on, r.test_code) for r in rows]
+    return decide(person_id, on, facts_from(results, on), policy)
+
+
+def everyone(conn: Connection, on: date, policy: Policy, explain: bool = False) -> Iterator[Status]:
+    """The status of every active student and staff member on a day, from three set-based queries."""
+    params = {"on": on}
+    negatives = dict(conn.execute(_on(
+        "SELECT person_id, max(collected_on) AS latest FROM lab_results "
+        "WHERE person_id IS NOT NULL AND result = 'negative' AND collected_on <= :on GROUP BY person_id",
+        person_id=String, latest=Date), params).all())
+    positives: dict[str, list[date]] = {}
+    for person_id, day in conn.execute(_on(
+            "SELECT person_id, collected_on FROM lab_results WHERE person_id IS NOT NULL AND result = 'positive' "
+            "AND collected_on <= :on ORDER BY person_id, collected_on", person_id=String, collected_on=Date), params):
+        positives.setdefault(person_id, []).append(day)
+    latest = {row.person_id: LatestResult(row.result, row.collected_on, row.test_code) for row in conn.execute(_on("""
+        SELECT person_id, result, collected_on, test_code FROM (
+            SELECT person_id, result, collected_on, test_code,
+                   row_number() OVER (PARTITION BY person_id ORDER BY collected_at DESC, id DESC) AS newest
+            FROM lab_results WHERE person_id IS NOT NULL AND collected_on <= :on) ranked
+        WHERE newest = 1""", person_id=String, result=String, collected_on=Date, test_code=String), params)}
+    subjects = conn.execute(_on(
+        f"SELECT p.sourced_id FROM person_versions p WHERE {in_force('p', None)} AND {active('p')} "
+        "AND p.kind IN ('student', 'staff') ORDER BY p.sourced_id"), params).scalars()
+    for person_id in subjects:
+        facts = Facts(positives.get(person_id, []), negatives.get(person_id), latest.get(person_id))
+        yield decide(person_id, on, facts, policy, explain=explain)
+
+
+@dataclass
+class DayReport:
+    on: date
+    by_status: Counter = field(default_factory=Counter)
+    by_school: dict[str, Counter] = field(default_factory=dict)  # school sourcedId -> status counts
+    school_names: dict[str, str] = field(default_factory=dict)
+    changed: list[tuple[str, str, str]] = field(default_factory=list)  # (person, yesterday, today)
+
+    def as_dict(self) -> dict:
+        return {
+            "on": self.on.isoformat(),
+            "by_status": {s: self.by_status.get(s, 0) for s in STATUSES},
+            "by_school": [{"id": sid, "name": self.school_names.get(sid, ""),
+                           **{s: counts.get(s, 0) for s in STATUSES}} for sid, counts in sorted(self.by_school.items())],
+            "changed_since_yesterday": [{"id": p, "was": a, "now": b} for p, a, b in self.changed],
+        }
+
+
+def day_report(conn: Connection, on: date, policy: Policy) -> DayReport:
+    """Counts by status and school on a day, and who changed status since the day before."""
+    report = DayReport(on)
+    today = {s.id: s.status for s in everyone(conn, on, policy)}
+    yesterday = {s.id: s.status for s in everyone(conn, on - timedelta(days=1), policy)}
+    schools: dict[str, list[str]] = {}
+    for person_id, school_id, name in conn.execute(_on(f"""
+            SELECT p.sourced_id, o.sourced_id, o.name FROM person_versions p
+            JOIN person_schools ps ON ps.person_sourced_id = p.sourced_id AND ps.payload_hash = p.payload_hash
+            JOIN org_versions o ON o.sourced_id = ps.org_sourced_id AND {in_force('o', None)}
+            WHERE {in_force('p', None)} AND p.kind IN ('student', 'staff')"""), {"on": on}):
+        schools.setdefault(person_id, []).append(school_id)
+        report.school_names[school_id] = name
+    for person_id, status in today.items():
+        report.by_status[status] += 1
+        for school_id in schools.get(person_id, []):
+            report.by_school.setdefault(school_id, Counter())[status] += 1
+        before = yesterday.get(person_id)
+        if before is not None and before != status:
+            report.changed.append((person_id, before, status))
+    return report
