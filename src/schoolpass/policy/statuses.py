@@ -23,6 +23,21 @@ def _on(sql: str, **types):
     return statement.columns(**types) if types else statement
 
 
+class _Days:
+    """Days as date objects: SQLite returns them as text, and a district has only a few hundred distinct ones."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, date] = {}
+
+    def __call__(self, value):
+        if value is None or isinstance(value, date):
+            return value
+        found = self.seen.get(value)
+        if found is None:
+            found = self.seen[value] = date.fromisoformat(value)
+        return found
+
+
 def status_of(conn: Connection, person_id: str, on: date, policy: Policy) -> Status:
     """One student's or staff member's status on a day, from their results known now."""
     kind = conn.execute(text(
@@ -44,21 +59,27 @@ def status_of(conn: Connection, person_id: str, on: date, policy: Policy) -> Sta
 def everyone(conn: Connection, on: date, policy: Policy, explain: bool = False) -> Iterator[Status]:
     """The status of every active student and staff member on a day, from three set-based queries."""
     params = {"on": on}
-    negatives = dict(conn.execute(_on(
-        "SELECT person_id, max(collected_on) AS latest FROM lab_results "
-        "WHERE person_id IS NOT NULL AND result = 'negative' AND collected_on <= :on GROUP BY person_id",
-        person_id=String, latest=Date), params).all())
+    # Each person's last negative day and the results of their last day, in one pass over an index.
+    negatives: dict[str, date | None] = {}
+    latest: dict[str, LatestResult] = {}
+    rows = conn.execute(_on("""
+        SELECT l.person_id, l.last_negative, r.result, r.collected_on, r.test_code
+        FROM (SELECT person_id, max(collected_on) AS last_day,
+                     max(CASE WHEN result = 'negative' THEN collected_on END) AS last_negative
+              FROM lab_results WHERE person_id IS NOT NULL AND collected_on <= :on GROUP BY person_id) l
+        JOIN lab_results r ON r.person_id = l.person_id AND r.collected_on = l.last_day
+        ORDER BY r.person_id, r.collected_at, r.id""",  # the last row of a person is their latest result
+            ), params).all()
+    day = _Days()
+    for person_id, last_negative, result, collected_on, test_code in rows:
+        negatives[person_id] = day(last_negative)
+        latest[person_id] = LatestResult(result, day(collected_on), test_code)
+    del rows
     positives: dict[str, list[date]] = {}
     for person_id, day in conn.execute(_on(
             "SELECT person_id, collected_on FROM lab_results WHERE person_id IS NOT NULL AND result = 'positive' "
             "AND collected_on <= :on ORDER BY person_id, collected_on", person_id=String, collected_on=Date), params):
         positives.setdefault(person_id, []).append(day)
-    latest = {row.person_id: LatestResult(row.result, row.collected_on, row.test_code) for row in conn.execute(_on("""
-        SELECT person_id, result, collected_on, test_code FROM (
-            SELECT person_id, result, collected_on, test_code,
-                   row_number() OVER (PARTITION BY person_id ORDER BY collected_at DESC, id DESC) AS newest
-            FROM lab_results WHERE person_id IS NOT NULL AND collected_on <= :on) ranked
-        WHERE newest = 1""", person_id=String, result=String, collected_on=Date, test_code=String), params)}
     subjects = conn.execute(_on(
         f"SELECT p.sourced_id FROM person_versions p WHERE {in_force('p', None)} AND {active('p')} "
         "AND p.kind IN ('student', 'staff') ORDER BY p.sourced_id"), params).scalars()

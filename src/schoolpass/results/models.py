@@ -33,7 +33,7 @@ class LabResult(Base):
     __tablename__ = "lab_results"
     __table_args__ = (
         UniqueConstraint("lab", "accession", "test_code"),
-        Index(None, "person_id", "collected_on"),
+        Index(None, "person_id", "collected_on", "result"),  # covers everyone's status on a day
         Index(None, "collected_on"),
     )
 

@@ -54,7 +54,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('lab_results', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lab_results_collected_on'), ['collected_on'], unique=False)
-        batch_op.create_index(batch_op.f('ix_lab_results_person_id_collected_on'), ['person_id', 'collected_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_lab_results_person_id_collected_on_result'), ['person_id', 'collected_on', 'result'], unique=False)
 
     op.create_table('lab_result_revisions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -102,7 +102,7 @@ def downgrade() -> None:
 
     op.drop_table('lab_result_revisions')
     with op.batch_alter_table('lab_results', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_lab_results_person_id_collected_on'))
+        batch_op.drop_index(batch_op.f('ix_lab_results_person_id_collected_on_result'))
         batch_op.drop_index(batch_op.f('ix_lab_results_collected_on'))
 
     op.drop_table('lab_results')
