@@ -164,6 +164,8 @@ def test_other_analytes_are_skipped_and_counted(roster, tmp_path):
 def test_queue_is_tried_again_when_the_roster_knows_more(roster, tmp_path):
     load(roster, simplereport(tmp_path / "q.csv", [person("900099", "Nia", "Bell", "02/02/2012", "Q-1")]))
     assert stored(roster)["Q-1"][0] is None
+    with roster.engine.connect() as conn:  # tried against roster import 1; not again until a newer one
+        assert conn.execute(select(LabResult.tried_roster)).scalar_one() == 1
     users = read_sample("users.csv") + [{"sourcedId": "s-99", "orgSourcedIds": "sch-1", "role": "student",
                                          "givenName": "Nia", "familyName": "Bell", "identifier": "900099",
                                          "agentSourcedIds": "p-4"}]

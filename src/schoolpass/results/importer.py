@@ -108,7 +108,7 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
     same_key = "r.lab = s.lab AND r.accession = s.accession AND r.test_code = s.test_code"
     same_content = " AND ".join(_same(c) for c in ("result", "result_code", "result_text", "collected_at",
                                                      "resulted_at"))
-    stamp = {"now": now, "import_id": import_id}
+    stamp = {"now": now, "import_id": import_id, "roster": _roster_now(conn)}
     typed = [bindparam("now", type_=UtcDateTime())]
 
     # Corrections of stored results (a correction identical to what is stored is a duplicate).
@@ -133,7 +133,8 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
             unmatched_reason = CASE WHEN lab_results.match_method = 'staff' OR lab_results.staff_only
                                     THEN lab_results.unmatched_reason ELSE m.reason END,
             match_method = CASE WHEN lab_results.match_method = 'staff' OR lab_results.staff_only
-                                THEN lab_results.match_method ELSE m.method END
+                                THEN lab_results.match_method ELSE m.method END,
+            tried_roster = :roster
         FROM replacing x JOIN stage_results s ON s.row_no = x.row_no JOIN match_outcome m ON m.ref = x.row_no
         WHERE lab_results.id = x.result_id""").bindparams(*typed), stamp)
 
@@ -154,9 +155,9 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
     columns = ", ".join(RESULT_COLUMNS)
     summary.new = conn.execute(text(f"""
         INSERT INTO lab_results (lab, accession, test_code, {columns}, revision, received_at, import_id,
-                                 person_id, match_method, unmatched_reason, staff_only)
+                                 person_id, match_method, unmatched_reason, staff_only, tried_roster)
         SELECT s.lab, s.accession, s.test_code, {", ".join("s." + c for c in RESULT_COLUMNS)}, 1, :now,
-               :import_id, m.person_id, m.method, m.reason, FALSE
+               :import_id, m.person_id, m.method, m.reason, FALSE, :roster
         FROM stage_results s JOIN kept k ON k.row_no = s.row_no JOIN match_outcome m ON m.ref = s.row_no
         WHERE NOT EXISTS (SELECT 1 FROM lab_results r WHERE {same_key})""").bindparams(*typed), stamp).rowcount
 
@@ -172,13 +173,21 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
             summary.unmatched = count
 
 
+def _roster_now(conn: Connection) -> int:
+    """The newest roster import (0 before any): what matching is done against."""
+    return conn.execute(text("SELECT coalesce(max(id), 0) FROM roster_imports")).scalar()
+
+
 def rematch_queue(conn: Connection, exclude_import: int | None = None) -> int:
     """Try the unmatched queue again against the roster as now known; returns how many now match.
 
-    Results staff sent back to the queue wait for staff.
+    Only results not yet tried against the newest roster import are tried (nothing else
+    can change their outcome). Results staff sent back to the queue wait for staff.
     """
+    roster = _roster_now(conn)
     query = select(StoredResult.id, StoredResult.patient_ids, StoredResult.given_name, StoredResult.family_name,
-                   StoredResult.birth_date).where(StoredResult.person_id.is_(None), StoredResult.staff_only.is_(False))
+                   StoredResult.birth_date).where(StoredResult.person_id.is_(None), StoredResult.staff_only.is_(False),
+                                                  StoredResult.tried_roster < roster)
     if exclude_import is not None:
         query = query.where(StoredResult.import_id != exclude_import)
     waiting = conn.execute(query).all()
@@ -196,8 +205,9 @@ def rematch_queue(conn: Connection, exclude_import: int | None = None) -> int:
                 [(w.id, patient_id) for w in waiting for patient_id in json.loads(w.patient_ids)])
     matched = matching.match_all(conn)
     conn.execute(text("""
-        UPDATE lab_results SET person_id = m.person_id, match_method = m.method, unmatched_reason = m.reason
-        FROM match_outcome m WHERE m.ref = lab_results.id"""))
+        UPDATE lab_results SET person_id = m.person_id, match_method = m.method, unmatched_reason = m.reason,
+                               tried_roster = :roster
+        FROM match_outcome m WHERE m.ref = lab_results.id"""), {"roster": roster})
     return matched.by_id + matched.by_name
 
 

@@ -64,6 +64,8 @@ class LabResult(Base):
     unmatched_reason: Mapped[str | None] = mapped_column(Text)
     # Set when staff undo a match: the result then waits for staff, never for automatic matching.
     staff_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The last roster import automatic matching tried this result against (retry only after a newer one).
+    tried_roster: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LabResultRevision(Base):

@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('match_method', sa.String(length=24), nullable=True),
     sa.Column('unmatched_reason', sa.Text(), nullable=True),
     sa.Column('staff_only', sa.Boolean(), nullable=False),
+    sa.Column('tried_roster', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['import_id'], ['result_imports.id'], name=op.f('fk_lab_results_import_id_result_imports')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lab_results')),
     sa.UniqueConstraint('lab', 'accession', 'test_code', name=op.f('uq_lab_results_lab_accession_test_code'))
