@@ -7,8 +7,6 @@ times without a zone are read in the district's zone.
 
 from __future__ import annotations
 
-import csv
-import operator
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -17,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from schoolpass.results.codes import PROGRAM_TEST_CODES, interpret
 from schoolpass.results.records import LabResult, ParseOutcome, ParseProblem
-from schoolpass.textfiles import non_utf8_line_of
+from schoolpass.csvrows import read_rows
 
 READ = [
     "patient_id", "patient_last_name", "patient_first_name", "patient_dob", "accession_number",
@@ -78,93 +76,61 @@ def parse_simplereport(
     text: TextIO, zone: ZoneInfo, now: datetime, outcome: ParseOutcome,
     test_codes: frozenset[str] = PROGRAM_TEST_CODES,
 ) -> Iterator[LabResult]:
-    reader = csv.reader(text)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        outcome.problems.append(ParseProblem("line 1", f"unreadable CSV ({exc})"))
-        return
-    except UnicodeDecodeError:
-        outcome.problems.append(ParseProblem(f"line {non_utf8_line_of(text)}", "not UTF-8 text"))
-        return
-    if header is None:
-        outcome.problems.append(ParseProblem("line 1", "the file is empty; a header row is required"))
-        return
-    index = {name.strip(): i for i, name in enumerate(header)}
-    missing = [c for c in READ if c not in index]
-    if not any(c in index for c in SEX_COLUMNS):
-        missing.append("patient_sex (or patient_gender)")
-    if missing:
-        outcome.problems.append(ParseProblem("line 1", "missing column" + ("s " if len(missing) > 1 else " ")
-                                             + ", ".join(missing)))
-        return
-    width = len(header) + 1
-    pick = operator.itemgetter(*(index.get(c, len(header)) for c in READ + OPTIONAL))
-    padding = [""] * width
     times = _Times(zone)
-    strip = str.strip
     problems = outcome.problems
-    start = 2
-    try:
-        for row in reader:
-            line = start
-            start = reader.line_num + 1
-            if len(row) < width:
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                row += padding[len(row):]
-            (patient_id, family, given, dob_text, accession, test_code, result_text, collected_text,
-             resulted_text, lab, status) = map(strip, pick(row))
-            where = f"line {line}"
-            bad = len(problems)
-            if not accession:
-                problems.append(ParseProblem(where, "accession_number is empty"))
-            if not test_code:
-                problems.append(ParseProblem(where, "test_performed_code is empty"))
-            if not result_text:
-                problems.append(ParseProblem(where, "test_result is empty"))
-            birth_date = None
-            if dob_text:
-                birth_date = times.day(dob_text)
-                if birth_date is None:
-                    problems.append(ParseProblem(where, "patient_dob is not a date"))
-            if not patient_id and not (given and family and birth_date):
-                problems.append(ParseProblem(where, "no patient_id, and no full name with patient_dob"))
-            collected_at = times.moment(collected_text) if collected_text else None
-            if not collected_text:
-                problems.append(ParseProblem(where, "specimen_collection_date is empty"))
-            elif collected_at is None:
-                problems.append(ParseProblem(where, "specimen_collection_date is not a date"))
-            elif collected_at > now:
-                problems.append(ParseProblem(where, "specimen_collection_date is in the future"))
-            resulted_at = times.moment(resulted_text) if resulted_text else None
-            if resulted_text and resulted_at is None:
-                problems.append(ParseProblem(where, "test_result_date is not a date"))
-            if status.upper() not in ("", "F", "C", "P"):
-                problems.append(ParseProblem(where, "test_result_status must be F or C"))
-            if len(problems) > bad:
-                continue
-            if test_code not in test_codes:
-                outcome.skipped_analytes += 1
-                continue
-            code = result_text if result_text.isdigit() else None
-            yield LabResult(
-                source_ref=where,
-                patient_ids=(patient_id,) if patient_id else (),
-                given_name=given or None,
-                family_name=family or None,
-                birth_date=birth_date,
-                accession=accession,
-                performing_lab=lab,
-                test_code=test_code,
-                result=interpret(code, None if code else result_text),
-                result_code=code,
-                result_text=None if code else result_text,
-                collected_at=collected_at,
-                resulted_at=resulted_at,
-                corrected=status.upper() == "C",
-            )
-    except csv.Error as exc:
-        problems.append(ParseProblem(f"line {start}", f"unreadable CSV ({exc})"))
-    except UnicodeDecodeError:
-        problems.append(ParseProblem(f"line {non_utf8_line_of(text)}", "not UTF-8 text"))
+
+    def report(line: int, what: str) -> None:
+        problems.append(ParseProblem(f"line {line}", what))
+
+    for line, values in read_rows(text, READ, OPTIONAL, report, any_of=(SEX_COLUMNS,)):
+        (patient_id, family, given, dob_text, accession, test_code, result_text, collected_text,
+         resulted_text, lab, status) = values
+        where = f"line {line}"
+        bad = len(problems)
+        if not accession:
+            problems.append(ParseProblem(where, "accession_number is empty"))
+        if not test_code:
+            problems.append(ParseProblem(where, "test_performed_code is empty"))
+        if not result_text:
+            problems.append(ParseProblem(where, "test_result is empty"))
+        birth_date = None
+        if dob_text:
+            birth_date = times.day(dob_text)
+            if birth_date is None:
+                problems.append(ParseProblem(where, "patient_dob is not a date"))
+        if not patient_id and not (given and family and birth_date):
+            problems.append(ParseProblem(where, "no patient_id, and no full name with patient_dob"))
+        collected_at = times.moment(collected_text) if collected_text else None
+        if not collected_text:
+            problems.append(ParseProblem(where, "specimen_collection_date is empty"))
+        elif collected_at is None:
+            problems.append(ParseProblem(where, "specimen_collection_date is not a date"))
+        elif collected_at > now:
+            problems.append(ParseProblem(where, "specimen_collection_date is in the future"))
+        resulted_at = times.moment(resulted_text) if resulted_text else None
+        if resulted_text and resulted_at is None:
+            problems.append(ParseProblem(where, "test_result_date is not a date"))
+        if status.upper() not in ("", "F", "C", "P"):
+            problems.append(ParseProblem(where, "test_result_status must be F or C"))
+        if len(problems) > bad:
+            continue
+        if test_code not in test_codes:
+            outcome.skipped_analytes += 1
+            continue
+        code = result_text if result_text.isdigit() else None
+        yield LabResult(
+            source_ref=where,
+            patient_ids=(patient_id,) if patient_id else (),
+            given_name=given or None,
+            family_name=family or None,
+            birth_date=birth_date,
+            accession=accession,
+            performing_lab=lab,
+            test_code=test_code,
+            result=interpret(code, None if code else result_text),
+            result_code=code,
+            result_text=None if code else result_text,
+            collected_at=collected_at,
+            resulted_at=resulted_at,
+            corrected=status.upper() == "C",
+        )

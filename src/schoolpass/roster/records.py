@@ -6,18 +6,16 @@ row (`file:line: what`). Messages name columns and ids, never names, emails or d
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import operator
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from schoolpass.csvrows import read_rows
 from schoolpass.errors import Problem
 from schoolpass.roster.export import FILES, Export
 from schoolpass.roster.names import fold_name
-from schoolpass.textfiles import non_utf8_line_of
 
 STUDENT_ROLES = {"student"}
 CONTACT_ROLES = {"parent", "guardian", "relative"}
@@ -75,46 +73,9 @@ class _Csv:
         self.findings = findings
 
     def rows(self, optional: list[str]) -> Iterator[tuple[int, list[str]]]:
-        """(line, values): the required then the optional columns' values, stripped, in that order.
-
-        An optional column the file lacks reads as empty.
-        """
+        """(line, values) of the required then the optional columns (see schoolpass.csvrows)."""
         with self.export.open_text(self.name) as text:
-            reader = csv.reader(text)
-            try:
-                header = next(reader, None)
-            except csv.Error as exc:
-                self.problem(1, f"unreadable CSV ({exc})")
-                return
-            except UnicodeDecodeError:
-                self.problem(non_utf8_line_of(text), "not UTF-8 text")
-                return
-            if header is None:
-                self.problem(1, "the file is empty; a header row is required")
-                return
-            index = {name.strip(): i for i, name in enumerate(header)}
-            missing = [c for c in self.required if c not in index]
-            if missing:
-                self.problem(1, "missing column" + ("s " if len(missing) > 1 else " ") + ", ".join(missing))
-                return
-            width = len(header) + 1  # the last position is always empty: absent optional columns
-            pick = operator.itemgetter(*(index.get(c, len(header)) for c in self.required + optional))
-            padding = [""] * width
-            strip = str.strip
-            start = 2
-            try:
-                for row in reader:
-                    line = start
-                    start = reader.line_num + 1
-                    if len(row) < width:
-                        if not row or (len(row) == 1 and not row[0].strip()):
-                            continue
-                        row += padding[len(row):]
-                    yield line, list(map(strip, pick(row)))
-            except csv.Error as exc:
-                self.problem(start, f"unreadable CSV ({exc})")
-            except UnicodeDecodeError:
-                self.problem(non_utf8_line_of(text), "not UTF-8 text")
+            yield from read_rows(text, self.required, optional, self.problem)
 
     def problem(self, line: int, what: str) -> None:
         self.findings.problems.append(Problem(self.label, line, what))
