@@ -24,6 +24,12 @@ demo: $(STAMP)
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db init
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db roster import $(DEMO)/district/roster --as-of 2021-11-01
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db roster summary --on 2021-11-22
+	for f in $(DEMO)/district/results/*; do \
+		$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db results import $$f || exit 1; done
+	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db results unmatched | tail -n 5
+	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db statuses --on 2021-11-22
+	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db status \
+		$$(sed -n 2p $(DEMO)/district/roster/users.csv | cut -d, -f1) --on 2021-11-22
 
 bench-roster: $(STAMP)
 	$(BIN)/python bench/roster_import.py --students $(STUDENTS)
