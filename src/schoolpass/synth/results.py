@@ -30,15 +30,18 @@ import csv
 import hashlib
 import unicodedata
 from array import array
-from operator import itemgetter
-from sys import intern
 from bisect import bisect, bisect_left
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from itertools import accumulate
+from operator import itemgetter
+from sys import intern
 from pathlib import Path
 from random import Random
 from typing import Callable
+
+from schoolpass.roster.names import fold_name
 
 from . import names
 from .result_formats import (
@@ -125,53 +128,37 @@ class ResultsStats:
 
 
 # ------------------------------------------------------------------ name folds
-def _strip_accents(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
-def fold(text: str) -> str:
-    """Case and accents folded (what an importer compares)."""
-    return " ".join(_strip_accents(text).casefold().split())
-
+# The contract's fold (case and accents), as the importer applies it.
+fold = fold_name
 
 _LOOSE = str.maketrans({"đ": "d", "ø": "o", "ß": "ss", "æ": "ae", "ł": "l", "ı": "i"})
 
 
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=None)
 def _loose(text: str) -> str:
     """Coarser than any reasonable importer fold: for the 'exactly one person' checks."""
     return "".join(c for c in fold(text).translate(_LOOSE) if c.isalnum())
-
-
-_LOOSE_CACHE: dict[str, str] = {}
-_FOLD_CACHE: dict[str, str] = {}
 
 
 def _digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def _key(given: str, family: str, birth: str) -> int:
-    """A 64-bit digest of the loosely folded (given, family, birth date): unique here = unique anywhere."""
-    cache = _LOOSE_CACHE
-    g = cache.get(given)
-    if g is None:
-        g = cache[given] = _loose(given)
-    f = cache.get(family)
-    if f is None:
-        f = cache[family] = _loose(family)
-    return _digest(f"{g}|{f}|{birth}")
+def _key(given: str, family: str, birth: str, folded: Callable[[str], str] = _loose) -> int:
+    """A 64-bit digest of the folded (given, family, birth date).
+
+    With the loose fold: unique here = unique anywhere. With the contract's fold
+    (`_std_key`): shared here = ambiguous for any importer.
+    """
+    return _digest(f"{folded(given)}|{folded(family)}|{birth}")
 
 
 def _std_key(given: str, family: str, birth: str) -> int:
-    """The same with the contract's fold (case and accents): shared here = ambiguous for any importer."""
-    cache = _FOLD_CACHE
-    g = cache.get(given)
-    if g is None:
-        g = cache[given] = fold(given)
-    f = cache.get(family)
-    if f is None:
-        f = cache[family] = fold(family)
-    return _digest(f"{g}|{f}|{birth}")
+    return _key(given, family, birth, fold)
 
 
 # --------------------------------------------------------------- roster input
