@@ -298,3 +298,12 @@ def test_file_that_is_not_utf8_is_refused_by_line(roster, tmp_path):
     with pytest.raises(InputRejected) as refused:
         load(roster, path)
     assert [str(p) for p in refused.value.problems] == ["latin.csv:3: not UTF-8 text"]
+
+
+def test_the_same_result_in_another_format_is_a_quiet_duplicate(roster, tmp_path):
+    load(roster, SAMPLES / "elr-oru-r01.hl7")  # Luis: 260415000 Not detected, lab 05D0000001
+    csv_copy = simplereport(tmp_path / "again.csv", [person(
+        "900002", "Luis", "García", "09/17/2011", "ACC-21-000002", test_performed_code="94500-6",
+        test_result="Not Detected", testing_lab_clia="05D0000001", specimen_collection_date="11/18/2021 09:00")])
+    summary = load(roster, csv_copy)
+    assert (summary.new, summary.duplicates, summary.warnings) == (0, 1, [])

@@ -106,8 +106,8 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
     kept = conn.execute(text("SELECT count(*) FROM kept")).scalar()
     summary.duplicates += summary.results - kept
     same_key = "r.lab = s.lab AND r.accession = s.accession AND r.test_code = s.test_code"
-    same_content = " AND ".join(_same(c) for c in ("result", "result_code", "result_text", "collected_at",
-                                                     "resulted_at"))
+    # What a result says, whatever its form: a lab's code and another's text for the same finding agree.
+    same_content = " AND ".join(_same(c) for c in ("result", "collected_on"))
     stamp = {"now": now, "import_id": import_id, "roster": _roster_now(conn)}
     typed = [bindparam("now", type_=UtcDateTime())]
 
