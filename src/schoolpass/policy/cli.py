@@ -20,7 +20,8 @@ OnOption = Annotated[Optional[str], typer.Option("--on", help="The day (default:
 
 
 def _in_force(conn, policy: Path | None, db: str | None):
-    override = policy or (Path(cli.settings(db).policy) if cli.settings(db).policy else None)
+    configured = cli.settings(db).policy
+    override = policy or (Path(configured) if configured else None)
     return policy_in_force(conn, override)
 
 

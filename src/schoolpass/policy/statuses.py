@@ -7,19 +7,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, Date, String, bindparam, text
+from sqlalchemy import Connection, Date, String
 
 from schoolpass.errors import NotFound, SchoolpassError
 from schoolpass.policy.model import Policy
 from schoolpass.policy.status import Facts, LatestResult, ResultForStatus, Status, decide, facts_from
+from schoolpass.results.models import LabResult
 from schoolpass.roster.authorization import active, in_force
+from schoolpass.roster.people import kind_of
+from schoolpass.storage.sql import typed
 
 STATUSES = ("cleared", "test-due", "isolating", "exempt")
 
 
 def _on(sql: str, **types):
     """SQL with a typed :on parameter; `types` declare result columns (SQLite returns dates as text)."""
-    statement = text(sql).bindparams(bindparam("on", type_=Date))
+    statement = typed(sql, on=Date)
     return statement.columns(**types) if types else statement
 
 
@@ -40,15 +43,11 @@ class _Days:
 
 def status_of(conn: Connection, person_id: str, on: date, policy: Policy) -> Status:
     """One student's or staff member's status on a day, from their results known now."""
-    kind = conn.execute(text(
-        "SELECT kind FROM person_versions WHERE sourced_id = :sid AND rec_to IS NULL "
-        "ORDER BY valid_from DESC LIMIT 1"), {"sid": person_id}).scalar()
+    kind = kind_of(conn, person_id)
     if kind is None:
         raise NotFound(f"no person with sourcedId {person_id} in the roster")
     if kind not in ("student", "staff"):
         raise SchoolpassError(f"{person_id} is not a student or staff member; the program has no status for them")
-    from schoolpass.results.models import LabResult
-
     rows = conn.execute(
         LabResult.__table__.select().where(LabResult.person_id == person_id, LabResult.collected_on <= on)
     ).all()

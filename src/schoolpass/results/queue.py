@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from schoolpass.errors import NotFound, SchoolpassError
 from schoolpass.results.models import LabResult, MatchEvent
-from schoolpass.roster.models import PersonVersion
+from schoolpass.roster.people import kind_of
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,7 @@ def match(engine: Engine, result_id: int, person_id: str, by: str, now: datetime
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         result = _result(conn, result_id)
-        person = conn.execute(
-            select(PersonVersion.kind).where(PersonVersion.sourced_id == person_id, PersonVersion.rec_to.is_(None))
-            .order_by(PersonVersion.valid_from.desc()).limit(1)
-        ).scalar_one_or_none()
+        person = kind_of(conn, person_id)
         if person is None:
             raise NotFound(f"no person with sourcedId {person_id} in the roster")
         if person not in ("student", "staff"):

@@ -13,7 +13,8 @@ from schoolpass import cli_support as cli
 from schoolpass.errors import NotFound
 from schoolpass.roster.authorization import authorized_recipients
 from schoolpass.roster.importer import import_roster
-from schoolpass.roster.summary import person_known, roster_summary
+from schoolpass.roster.people import kind_of
+from schoolpass.roster.summary import roster_summary
 
 app = typer.Typer(help="The district's roster: people, contacts and who may receive notices.", no_args_is_help=True)
 
@@ -65,7 +66,7 @@ def contacts_command(
     """Who may receive notices about a person on a day, as the roster is known now."""
     day = cli.parse_date(on, "--on", db)
     with cli.engine(db).connect() as conn:
-        if not person_known(conn, person_id):
+        if kind_of(conn, person_id) is None:
             raise NotFound(f"no person with sourcedId {person_id} in the roster")
         recipients = list(authorized_recipients(conn, day, [person_id]))
     if as_json:

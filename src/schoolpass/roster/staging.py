@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Connection, Date, bindparam, text
+from sqlalchemy import Connection, Date
 
 from schoolpass.errors import Problem
 from schoolpass.roster.records import BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS
 from schoolpass.storage.bulk import insert_rows
+from schoolpass.storage.sql import typed
 
 STAGE_KEY = ("line", "sourced_id", "deleted", "payload_hash")
 STAGE_COLUMNS = {
@@ -77,17 +78,10 @@ class Staging:
                 self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table}")
 
     def _rows(self, sql: str, **params):
-        statement = text(sql)
-        if "d" in params and ":d" in sql:
-            statement = statement.bindparams(bindparam("d", type_=Date))
-        return self.conn.execute(statement, params).all()
+        return self.conn.execute(typed(sql, d=Date), params).all()
 
     def _execute(self, sql: str, **params) -> int:
-        statement = text(sql)
-        for name in ("d", "nb"):
-            if name in params and f":{name}" in sql:
-                statement = statement.bindparams(bindparam(name, type_=Date))
-        return self.conn.execute(statement, params).rowcount
+        return self.conn.execute(typed(sql, d=Date, nb=Date), params).rowcount
 
     # ---- checks across files -------------------------------------------------------------
 

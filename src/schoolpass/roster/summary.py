@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, Date, bindparam, text
+from sqlalchemy import Connection, Date, text
 
 from schoolpass.roster.authorization import ADULT_AGE, active, born_by_for_age, in_force
+from schoolpass.storage.sql import typed
 
 
 @dataclass
@@ -37,10 +38,7 @@ class RosterSummary:
 
 
 def _query(conn: Connection, sql: str, on: date, **params):
-    statement = text(sql).bindparams(bindparam("on", type_=Date))
-    if "adult_born_by" in params:
-        statement = statement.bindparams(bindparam("adult_born_by", type_=Date))
-    return conn.execute(statement, {"on": on, **params})
+    return conn.execute(typed(sql, on=Date, adult_born_by=Date), {"on": on, **params})
 
 
 def roster_summary(conn: Connection, on: date) -> RosterSummary:
@@ -80,10 +78,3 @@ def roster_summary(conn: Connection, on: date) -> RosterSummary:
         WHERE b.sourced_id = p.sourced_id AND {in_force('b', None)} AND b.birth_date IS NOT NULL)""", on).scalar()
     summary.imports = conn.execute(text("SELECT count(*) FROM roster_imports")).scalar()
     return summary
-
-
-def person_known(conn: Connection, sourced_id: str) -> bool:
-    """Whether the roster has ever had a record with this sourcedId."""
-    return conn.execute(
-        text("SELECT 1 FROM person_versions WHERE sourced_id = :sid LIMIT 1"), {"sid": sourced_id}
-    ).first() is not None

@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, Date, bindparam, func, select, text
+from sqlalchemy import Connection, Date, func, select
 
 from schoolpass.roster.models import RosterImport, RosterImportFile
+from schoolpass.storage.sql import typed
 
 
 @dataclass(frozen=True)
@@ -47,18 +48,11 @@ class Changes:
 
 
 def _run(conn: Connection, sql: str, **params) -> int:
-    statement = text(sql)
-    for name in ("d", "nb"):
-        if name in params and f":{name}" in sql:
-            statement = statement.bindparams(bindparam(name, type_=Date))
-    return conn.execute(statement, params).rowcount
+    return conn.execute(typed(sql, d=Date, nb=Date), params).rowcount
 
 
 def _scalar(conn: Connection, sql: str, **params):
-    statement = text(sql)
-    if "d" in params and ":d" in sql:
-        statement = statement.bindparams(bindparam("d", type_=Date))
-    return conn.execute(statement, params).scalar()
+    return conn.execute(typed(sql, d=Date), params).scalar()
 
 
 def next_bulk_as_of(conn: Connection, entity: str, as_of: date, import_id: int) -> date | None:
