@@ -38,10 +38,17 @@ def postgres_engine():
     engine.dispose()
 
 
+def _seed(conn) -> None:
+    """The rows migration 0004 seeds (the empty ledger chain, the claim lock)."""
+    conn.exec_driver_sql(f"INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '{'0' * 64}')")
+    conn.exec_driver_sql("INSERT INTO send_lock (id, claims) VALUES (1, 0)")
+
+
 def truncate_all(engine) -> None:
     tables = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        _seed(conn)
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Database:
             with self.engine.begin() as conn:
                 for table in reversed(metadata.sorted_tables):
                     conn.exec_driver_sql(f"DELETE FROM {table.name}")
+                _seed(conn)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

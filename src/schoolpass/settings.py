@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
+from schoolpass.errors import SchoolpassError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///schoolpass.db"
@@ -19,10 +20,37 @@ class Settings(BaseSettings):
     # The district's calendar: "today" and business dates are days in this zone.
     timezone: str = "America/Los_Angeles"
 
+    # Mail (CONTRACT section 1). With no SMTP URL, nothing is ever sent: there is no fallback.
+    smtp_url: str | None = None
+    mail_from: str = "schoolpass@localhost"
+    reply_to: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    # Limits across all senders together (None: unlimited).
+    send_rate: int | None = None  # messages per minute
+    daily_cap: int | None = None  # messages per district day
+    retry_base_seconds: float = 60.0
+    retry_attempts: int = 10
+    # How long a sender's claim on messages lasts without a sign of life before others take them over.
+    send_lease_seconds: float = 300.0
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+    @field_validator("send_rate", "daily_cap", "retry_attempts")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("retry_base_seconds", "send_lease_seconds")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must not be negative")
         return value
 
     @property
@@ -33,4 +61,9 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with non-None command-line overrides on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SCHOOLPASS_" + str(first["loc"][0]).upper() if first.get("loc") else "a setting"
+        raise SchoolpassError(f"{name}: {first['msg']}") from None

@@ -1,0 +1,117 @@
+"""The disclosure ledger: append (in the send transaction), verify, head, export.
+
+Each entry's `hash` is the SHA-256 (hex) of the UTF-8 JSON of its other fields, keys
+sorted, no spaces; `prev_hash` is the hash of the entry before (64 zeros for seq 1). Any
+changed, deleted, inserted or reordered entry breaks the chain at the first bad `seq`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Connection, select, text, update
+
+from schoolpass.disclosure.models import GENESIS, LedgerEntry, LedgerHead
+
+CHANNEL_EMAIL = "email"
+PURPOSE = "public health: school testing program notice"
+FIELDS = ("seq", "sent_at", "on_date", "notice_id", "message_id", "kind", "subject_id", "recipient_id",
+          "address", "channel", "purpose", "content_sha256", "prev_hash")
+
+
+def instant_text(moment: datetime) -> str:
+    """UTC ISO 8601 with microseconds and Z: sorts as text, hashes the same everywhere."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(fields: dict) -> str:
+    canonical = json.dumps({k: fields[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def append(conn: Connection, *, sent_at: datetime, on_date: date, notice_id: int, message_id: str, kind: str,
+           subject_id: str, recipient_id: str, address: str, content_sha256: str,
+           channel: str = CHANNEL_EMAIL, purpose: str = PURPOSE) -> dict:
+    """Append one entry in the caller's transaction (which must commit with the message's `sent`)."""
+    head = select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1)
+    if conn.dialect.name == "postgresql":
+        head = head.with_for_update()  # senders append one at a time; SQLite already holds its write lock
+    seq, prev = conn.execute(head).one()
+    fields = {"seq": seq + 1, "sent_at": instant_text(sent_at), "on_date": on_date.isoformat(),
+              "notice_id": notice_id, "message_id": message_id, "kind": kind, "subject_id": subject_id,
+              "recipient_id": recipient_id, "address": address, "channel": channel, "purpose": purpose,
+              "content_sha256": content_sha256, "prev_hash": prev}
+    fields["hash"] = entry_hash(fields)
+    conn.execute(LedgerEntry.__table__.insert().values(**{**fields, "on_date": on_date}))
+    conn.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=fields["seq"], hash=fields["hash"]))
+    return fields
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """(seq, hash) of the chain's last entry, as recorded by appends; (0, 64 zeros) when empty."""
+    row = conn.execute(select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1)).first()
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def _rows(conn: Connection, where: str = "", params: dict | None = None) -> Iterator[dict]:
+    columns = ", ".join((*FIELDS, "hash"))
+    result = conn.execution_options(stream_results=True, yield_per=20000).execute(
+        text(f"SELECT {columns} FROM ledger_entries {where} ORDER BY seq"), params or {})
+    for row in result:
+        entry = dict(zip((*FIELDS, "hash"), row))
+        day = entry["on_date"]
+        entry["on_date"] = day.isoformat() if isinstance(day, date) else day
+        yield entry
+
+
+def entries(conn: Connection) -> Iterator[dict]:
+    """Every entry, oldest first, with the fields of `ledger export --json`."""
+    return _rows(conn)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(conn: Connection, kept_head: str | None = None) -> Verification:
+    """Walk the chain; name the first entry that does not hold, and check the chain's end.
+
+    `kept_head`: a head printed earlier by `ledger head` and kept elsewhere; the chain must
+    still pass through it (later appends are fine, rewriting up to it is not).
+    """
+    expected_seq, prev = 1, GENESIS
+    count = 0
+    kept = kept_head.strip().lower() if kept_head is not None else None
+    kept_seen = kept == GENESIS
+    for entry in _rows(conn):
+        seq = entry["seq"]
+        if seq != expected_seq:
+            return Verification(False, count, expected_seq - 1, prev, expected_seq,
+                                f"entry {expected_seq} is missing (next is {seq})" if seq > expected_seq
+                                else f"entry {seq} is out of order")
+        if entry["prev_hash"] != prev:
+            return Verification(False, count, seq - 1, prev, seq, "prev_hash does not match the entry before")
+        if entry_hash(entry) != entry["hash"]:
+            return Verification(False, count, seq - 1, prev, seq, "hash does not match the entry's fields")
+        prev, expected_seq, count = entry["hash"], seq + 1, count + 1
+        kept_seen = kept_seen or prev == kept
+    last_seq = expected_seq - 1
+    recorded_seq, recorded_hash = head(conn)
+    if (recorded_seq, recorded_hash) != (last_seq, prev):
+        bad = min(recorded_seq, last_seq) + 1
+        return Verification(False, count, last_seq, prev, bad,
+                            f"the chain ends at entry {last_seq} but appends recorded entry {recorded_seq}")
+    if kept is not None and not kept_seen:
+        return Verification(False, count, last_seq, prev, None,
+                            "the kept head is not in the chain: entries up to it were changed or removed")
+    return Verification(True, count, last_seq, prev)

@@ -1,0 +1,44 @@
+"""The disclosure ledger: one hash-chained entry per message sent (CONTRACT section 4)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Date, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schoolpass.storage.base import Base
+
+GENESIS = "0" * 64
+
+
+class LedgerEntry(Base):
+    """Fields exactly as `ledger export --json` shows them; `hash` covers all the others."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index(None, "subject_id"), Index(None, "on_date"), Index(None, "sent_at"))
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sent_at: Mapped[str] = mapped_column(String(32))  # UTC ISO 8601, exactly as hashed
+    on_date: Mapped[date] = mapped_column(Date)
+    notice_id: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(24))
+    subject_id: Mapped[str] = mapped_column(String(255))
+    recipient_id: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str] = mapped_column(String(320))
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(120))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerHead(Base):
+    """The chain's last seq and hash: appends lock this row, and verify checks the chain ends here."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
