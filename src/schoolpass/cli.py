@@ -9,7 +9,10 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from schoolpass import cli_support as cli
+from schoolpass.disclosure.cli import app as ledger_app
 from schoolpass.errors import InputRejected, SchoolpassError
+from schoolpass.notices.cli import daily_command, send_command
+from schoolpass.notices.sink import smtp_sink_command
 from schoolpass.policy.cli import app as policy_app
 from schoolpass.policy.cli import status_command, statuses_command
 from schoolpass.results.cli import app as results_app
@@ -26,6 +29,10 @@ app = typer.Typer(
 app.add_typer(roster_app, name="roster")
 app.add_typer(results_app, name="results")
 app.add_typer(policy_app, name="policy")
+app.add_typer(ledger_app, name="ledger")
+app.command("daily")(daily_command)
+app.command("send")(send_command)
+app.command("smtp-sink")(smtp_sink_command)
 app.command("status")(status_command)
 app.command("statuses")(statuses_command)
 app.command("synth")(synth_command)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
 from schoolpass.errors import SchoolpassError
@@ -60,3 +63,12 @@ def parse_date(value: str | None, option: str, db: str | None = None) -> date:
 
 def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+@contextmanager
+def progress_bar(label: str, unit: str = "messages") -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr (hidden when stderr is not a terminal); yields advance(n)."""
+    with Progress(TextColumn(label), BarColumn(), TextColumn(f"{{task.completed:,}} {unit}"), TimeElapsedColumn(),
+                  console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)

@@ -165,3 +165,54 @@ def import_known_at(conn: Connection, moment: datetime) -> int:
     """The last roster import recorded at or before `moment` (0: nothing was known yet)."""
     found = conn.execute(select(func.max(RosterImport.id)).where(RosterImport.recorded_at <= moment)).scalar()
     return found or 0
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """One distinct address a notice about a subject goes to (CONTRACT section 4)."""
+
+    recipient_id: str  # the lowest contact id behind the address
+    address: str
+    address_key: str  # lower-cased: addresses are compared case-insensitively
+    language: str  # that contact's
+
+
+# Beyond this many subjects, one whole-district pass is cheaper than (and avoids the parameter
+# limits of) a list of ids.
+_WHOLE_DISTRICT_FROM = 5000
+
+
+def notice_addresses(
+    conn: Connection, on: date, subject_ids: Iterable[str] | None = None, known_after: int | None = None
+) -> dict[str, list[Addressee]]:
+    """The distinct addresses that may receive a notice about each subject on `on`.
+
+    Built only from `authorized_recipients`: recipients without an address are dropped, and
+    recipients sharing an address (in any letter case) become one addressee, the lowest
+    contact id's. Subjects with no authorized address are absent from the result.
+    """
+    wanted = None if subject_ids is None else set(subject_ids)
+    if wanted is not None and not wanted:
+        return {}
+    lookup = None if wanted is None or len(wanted) >= _WHOLE_DISTRICT_FROM else wanted
+    chosen: dict[str, dict[str, Addressee]] = {}
+    for r in authorized_recipients(conn, on, lookup, known_after):
+        if not r.address or (wanted is not None and r.subject_id not in wanted):
+            continue
+        key = r.address.lower()
+        by_key = chosen.setdefault(r.subject_id, {})
+        held = by_key.get(key)
+        if held is None or r.recipient_id < held.recipient_id:
+            by_key[key] = Addressee(r.recipient_id, r.address, key, r.language)
+    return {subject: sorted(by_key.values(), key=lambda a: a.address_key) for subject, by_key in chosen.items()}
+
+
+def subjects_held(conn: Connection, on: date, subject_ids: Iterable[str] | None = None) -> set[str]:
+    """Subjects marked `metadata.healthNotices=deny` on `on`: every notice about them is held for staff."""
+    wanted = None if subject_ids is None else set(subject_ids)
+    statement = text(f"""
+        SELECT p.sourced_id FROM person_versions p
+        WHERE {in_force('p', None)} AND p.kind IN ('student', 'staff') AND p.health_notices = 'deny'
+    """).bindparams(bindparam("on", type_=Date))
+    found = set(conn.execute(statement, {"on": on}).scalars())
+    return found if wanted is None else found & wanted
