@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := demo
 STUDENTS ?= 20000
 
-.PHONY: demo test bench-roster bench-results bench-status clean
+.PHONY: demo test bench-roster bench-results bench-status bench-notices clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,20 @@ demo: $(STAMP)
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db statuses --on 2021-11-22
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db status \
 		$$(sed -n 2p $(DEMO)/district/roster/users.csv | cut -d, -f1) --on 2021-11-22
+	@# Notices: a real SMTP sink in the background, three school days of `daily`, then what went where.
+	@set -e; DB=sqlite:///$(DEMO)/schoolpass.db; \
+	$(BIN)/schoolpass smtp-sink --port 0 --maildir $(DEMO)/mail > $(DEMO)/sink.log 2>&1 & SINK=$$!; \
+	trap "kill $$SINK 2>/dev/null" EXIT; \
+	for i in $$(seq 50); do grep -q listening $(DEMO)/sink.log && break; sleep 0.2; done; \
+	SMTP=$$(sed -n 's/.*listening on \(smtp:[^,]*\),.*/\1/p' $(DEMO)/sink.log); \
+	for day in 2021-11-22 2021-11-23 2021-11-24; do \
+		echo "--- schoolpass daily --on $$day"; $(BIN)/schoolpass --db $$DB daily --on $$day --smtp $$SMTP; done; \
+	echo "--- the sink's Maildir: $$(ls $(DEMO)/mail/new | wc -l) messages; the ledger's first entries:"; \
+	$(BIN)/schoolpass --db $$DB ledger export | head -n 6 | cut -f1-7; \
+	$(BIN)/schoolpass --db $$DB ledger verify
+
+bench-notices: $(STAMP)
+	$(BIN)/python bench/notices.py --students $(STUDENTS)
 
 bench-roster: $(STAMP)
 	$(BIN)/python bench/roster_import.py --students $(STUDENTS)
