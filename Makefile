@@ -24,23 +24,26 @@ demo: $(STAMP)
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db init
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db roster import $(DEMO)/district/roster --as-of 2021-11-01
 	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db roster summary --on 2021-11-22
-	for f in $(DEMO)/district/results/*; do \
-		$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db results import $$f || exit 1; done
-	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db results unmatched | tail -n 5
-	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db statuses --on 2021-11-22
-	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db status \
-		$$(sed -n 2p $(DEMO)/district/roster/users.csv | cut -d, -f1) --on 2021-11-22
-	@# Notices: a real SMTP sink in the background, three school days of `daily`, then what went where.
+	@# Three weeks of lab files, then the last week day by day: the day's files, then `daily`, which
+	@# sends through a real SMTP sink running in the background.
 	@set -e; DB=sqlite:///$(DEMO)/schoolpass.db; \
+	for f in $(DEMO)/district/results/*; do case $$(basename $$f) in 2021-11-1[5-9]*) ;; \
+		*) $(BIN)/schoolpass --db $$DB results import $$f > /dev/null;; esac; done; \
+	echo "--- imported the lab files of the first three weeks"; \
 	$(BIN)/schoolpass smtp-sink --port 0 --maildir $(DEMO)/mail > $(DEMO)/sink.log 2>&1 & SINK=$$!; \
 	trap "kill $$SINK 2>/dev/null" EXIT; \
 	for i in $$(seq 50); do grep -q listening $(DEMO)/sink.log && break; sleep 0.2; done; \
 	SMTP=$$(sed -n 's/.*listening on \(smtp:[^,]*\),.*/\1/p' $(DEMO)/sink.log); \
-	for day in 2021-11-22 2021-11-23 2021-11-24; do \
+	for day in 2021-11-15 2021-11-16 2021-11-17 2021-11-18; do \
+		for f in $(DEMO)/district/results/$$day.*; do [ -e $$f ] && $(BIN)/schoolpass --db $$DB results import $$f; done; \
 		echo "--- schoolpass daily --on $$day"; $(BIN)/schoolpass --db $$DB daily --on $$day --smtp $$SMTP; done; \
-	echo "--- the sink's Maildir: $$(ls $(DEMO)/mail/new | wc -l) messages; the ledger's first entries:"; \
+	echo "--- the sink's Maildir holds $$(ls $(DEMO)/mail/new | wc -l) messages; the first ledger entries:"; \
 	$(BIN)/schoolpass --db $$DB ledger export | head -n 6 | cut -f1-7; \
 	$(BIN)/schoolpass --db $$DB ledger verify
+	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db results unmatched | tail -n 5
+	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db statuses --on 2021-11-18
+	$(BIN)/schoolpass --db sqlite:///$(DEMO)/schoolpass.db status \
+		$$(sed -n 2p $(DEMO)/district/roster/users.csv | cut -d, -f1) --on 2021-11-18
 
 bench-notices: $(STAMP)
 	$(BIN)/python bench/notices.py --students $(STUDENTS)
