@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from schoolpass import cli_support as cli
 from schoolpass.disclosure.cli import app as ledger_app
+from schoolpass.disclosure.cli import breach_scope_command
 from schoolpass.errors import InputRejected, SchoolpassError
 from schoolpass.notices.cli import daily_command, send_command
 from schoolpass.notices.sink import smtp_sink_command
@@ -33,6 +34,7 @@ app.add_typer(ledger_app, name="ledger")
 app.command("daily")(daily_command)
 app.command("send")(send_command)
 app.command("smtp-sink")(smtp_sink_command)
+app.command("breach-scope")(breach_scope_command)
 app.command("status")(status_command)
 app.command("statuses")(statuses_command)
 app.command("synth")(synth_command)

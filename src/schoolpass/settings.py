@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     retry_attempts: int = 10
     # How long a sender's claim on messages lasts without a sign of life before others take them over.
     send_lease_seconds: float = 300.0
+    # Link tokens (and anything else that could reopen a message) are purged after this many days;
+    # ledger entries stay (6 years of accounting).
+    retention_days: int = 30
+    # Printed on breach notification letters.
+    district_name: str = "School District Health Office"
+    district_phone: str = "the number on your school's website"
 
     @field_validator("timezone")
     @classmethod
@@ -39,7 +45,7 @@ class Settings(BaseSettings):
         ZoneInfo(value)  # raises for an unknown zone
         return value
 
-    @field_validator("send_rate", "daily_cap", "retry_attempts")
+    @field_validator("send_rate", "daily_cap", "retry_attempts", "retention_days")
     @classmethod
     def _positive(cls, value: int | None) -> int | None:
         if value is not None and value < 1:

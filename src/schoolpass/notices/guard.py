@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Date, bindparam, text
 
 from schoolpass.notices.content import display_name
 from schoolpass.notices.tokens import find_tokens, token_hash
-from schoolpass.roster.authorization import authorized_recipients, in_force
+from schoolpass.roster.authorization import authorized_pairs, in_force
 
 _RECIPIENT_HEADERS = ("cc", "bcc", "resent-to", "resent-cc", "resent-bcc")
 
@@ -98,9 +98,7 @@ class Guard:
         authorized: set[tuple[date, str, str]] = set()
         names: dict[tuple[date, str], str] = {}
         for day, subjects in by_day.items():
-            for r in authorized_recipients(conn, day, subjects):
-                if r.address:
-                    authorized.add((day, r.subject_id, r.address.lower()))
+            authorized.update((day, subject, address) for subject, address in authorized_pairs(conn, day, subjects))
             names.update({(day, s): n for s, n in self._display_names(conn, day, subjects).items()})
         verdicts = []
         for item, r, subject in zip(batch, read, disclosed):

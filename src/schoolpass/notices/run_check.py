@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select, update
 
 from schoolpass.notices.models import BLOCKED, PLANNED, Notice, NoticeRun, OutboxMessage
 from schoolpass.notices.planning import RESULT_AVAILABLE
-from schoolpass.roster.authorization import authorized_recipients
+from schoolpass.roster.authorization import authorized_pairs
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,7 @@ def check_run(conn: Connection, run_id: int, on: date) -> list[Violation]:
     if not rows:
         return []
     subjects = {r.subject_id for r in rows}
-    authorized = {(r.subject_id, r.address.lower())
-                  for r in authorized_recipients(conn, on, None if len(subjects) >= 5000 else subjects)
-                  if r.address and r.subject_id in subjects}
+    authorized = authorized_pairs(conn, on, subjects)
     violations: list[Violation] = []
     seen: Counter = Counter()
     for r in rows:

@@ -216,3 +216,15 @@ def subjects_held(conn: Connection, on: date, subject_ids: Iterable[str] | None 
     """).bindparams(bindparam("on", type_=Date))
     found = set(conn.execute(statement, {"on": on}).scalars())
     return found if wanted is None else found & wanted
+
+
+def authorized_pairs(
+    conn: Connection, on: date, subject_ids: Iterable[str] | None = None, known_after: int | None = None
+) -> set[tuple[str, str]]:
+    """(subject, lower-cased address) for every address that may receive notices about each subject on `on`."""
+    wanted = None if subject_ids is None else set(subject_ids)
+    if wanted is not None and not wanted:
+        return set()
+    lookup = None if wanted is None or len(wanted) >= _WHOLE_DISTRICT_FROM else wanted
+    return {(r.subject_id, r.address.lower()) for r in authorized_recipients(conn, on, lookup, known_after)
+            if r.address and (wanted is None or r.subject_id in wanted)}
