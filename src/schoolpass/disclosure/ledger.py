@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, Date, bindparam, select, text
 
-from schoolpass.disclosure.models import GENESIS, LedgerEntry, LedgerHead
+from schoolpass.disclosure.models import GENESIS, LedgerHead
 
 CHANNEL_EMAIL = "email"
 PURPOSE = "public health: school testing program notice"
@@ -33,21 +33,28 @@ def entry_hash(fields: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# Built once: appends happen once per message sent, on the hot path.
+_HEAD = text("SELECT seq, hash FROM ledger_head WHERE id = 1")
+_HEAD_LOCKED = text("SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE")
+_INSERT = text(f"INSERT INTO ledger_entries ({', '.join((*FIELDS, 'hash'))}) "
+               f"VALUES ({', '.join(':' + name for name in (*FIELDS, 'hash'))})").bindparams(
+    bindparam("on_date", type_=Date))
+_MOVE_HEAD = text("UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1")
+
+
 def append(conn: Connection, *, sent_at: datetime, on_date: date, notice_id: int, message_id: str, kind: str,
            subject_id: str, recipient_id: str, address: str, content_sha256: str,
            channel: str = CHANNEL_EMAIL, purpose: str = PURPOSE) -> dict:
     """Append one entry in the caller's transaction (which must commit with the message's `sent`)."""
-    head = select(LedgerHead.seq, LedgerHead.hash).where(LedgerHead.id == 1)
-    if conn.dialect.name == "postgresql":
-        head = head.with_for_update()  # senders append one at a time; SQLite already holds its write lock
-    seq, prev = conn.execute(head).one()
+    # Senders append one at a time: PostgreSQL locks the head row; SQLite already holds its write lock.
+    seq, prev = conn.execute(_HEAD_LOCKED if conn.dialect.name == "postgresql" else _HEAD).one()
     fields = {"seq": seq + 1, "sent_at": instant_text(sent_at), "on_date": on_date.isoformat(),
               "notice_id": notice_id, "message_id": message_id, "kind": kind, "subject_id": subject_id,
               "recipient_id": recipient_id, "address": address, "channel": channel, "purpose": purpose,
               "content_sha256": content_sha256, "prev_hash": prev}
     fields["hash"] = entry_hash(fields)
-    conn.execute(LedgerEntry.__table__.insert().values(**{**fields, "on_date": on_date}))
-    conn.execute(update(LedgerHead).where(LedgerHead.id == 1).values(seq=fields["seq"], hash=fields["hash"]))
+    conn.execute(_INSERT, {**fields, "on_date": on_date})
+    conn.execute(_MOVE_HEAD, {"seq": fields["seq"], "hash": fields["hash"]})
     return fields
 
 

@@ -85,7 +85,7 @@ class OutboxMessage(Base):
 
 
 class LinkToken(Base):
-    """A message's link token, stored only as its SHA-256. Usable 10 days from the send."""
+    """A message's link token, stored only as its SHA-256. Usable 10 days from its message's send."""
 
     __tablename__ = "link_tokens"
 
@@ -93,7 +93,8 @@ class LinkToken(Base):
     message_row: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
     subject_id: Mapped[str] = mapped_column(String(255))  # whom the link discloses
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # set when the message is sent
+    # NULL: the link works LINK_DAYS from its message's outbox.sent_at; set only to cut a link short.
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     failed_checks: Mapped[int] = mapped_column(Integer, default=0)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

@@ -18,6 +18,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +37,15 @@ from schoolpass.notices.smtp import PERMANENT, SENT as DELIVERED, Delivery, Mail
 from schoolpass.notices.tokens import new_token, token_hash
 from schoolpass.roster.authorization import in_force
 from schoolpass.settings import Settings
+from schoolpass.storage.types import UtcDateTime
 
 LINK_DAYS = 10
+# Built once: marking a message sent happens once per message, on the hot path. Links work for
+# LINK_DAYS from the message's `sent_at` (the link page reads it from here).
+_MARK_SENT = text(
+    "UPDATE outbox SET state = 'sent', sent_at = :sent_at, attempts = attempts + 1, claimed_by = NULL, "
+    "claimed_until = NULL, reason = NULL, content_sha256 = :sha WHERE id = :id AND state <> 'sent'"
+).bindparams(bindparam("sent_at", type_=UtcDateTime()))
 BATCH = 50
 # Within one run, wait for retries and other senders' claims that come due this soon; later ones
 # are left for the next `send` or `daily`.
@@ -124,6 +133,7 @@ class Sender:
         self.name = sender_name()
         self.on_progress = on_progress
         self.postgres = engine.dialect.name == "postgresql"
+        self._conn: Connection | None = None
 
     # -- the loop ---------------------------------------------------------------------------------
     def drain(self) -> SendReport:
@@ -144,6 +154,9 @@ class Sender:
                 self.sleep(min(max(wait, 0.02), 1.0))
         finally:
             self.mailer.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
         with self.engine.connect() as conn:
             report.outbox = outbox_counts(conn)
         return report
@@ -323,19 +336,23 @@ class Sender:
     # -- recording outcomes -----------------------------------------------------------------------------
     def _record_sent(self, c: Claimed, item: Outgoing, verdict: Verdict) -> None:
         sent_at = self.clock()
-        with self.engine.begin() as conn:
-            marked = conn.execute(update(OutboxMessage).where(OutboxMessage.id == c.id, OutboxMessage.state != SENT)
-                                  .values(state=SENT, sent_at=sent_at, attempts=OutboxMessage.attempts + 1,
-                                          claimed_by=None, claimed_until=None, reason=None,
-                                          content_sha256=hashlib.sha256(item.raw).hexdigest())).rowcount
+        digest = hashlib.sha256(item.raw).hexdigest()
+        with self._recorder() as conn:
+            marked = conn.execute(_MARK_SENT, {"id": c.id, "sent_at": sent_at, "sha": digest}).rowcount
             if not marked:
                 return  # another sender already recorded this message: one ledger entry per message
-            conn.execute(update(LinkToken).where(LinkToken.message_row == c.id, LinkToken.expires_at.is_(None))
-                         .values(expires_at=sent_at + timedelta(days=LINK_DAYS)))
             # The ledger names whom the message discloses (its token's subject) and where it went (its To).
             ledger.append(conn, sent_at=sent_at, on_date=c.on_date, notice_id=c.notice_id, message_id=c.message_id,
                           kind=c.kind, subject_id=verdict.disclosed_subject, recipient_id=c.recipient_id,
-                          address=verdict.to, content_sha256=hashlib.sha256(item.raw).hexdigest())
+                          address=verdict.to, content_sha256=digest)
+
+    @contextmanager
+    def _recorder(self) -> Iterator[Connection]:
+        """One connection kept for the per-message writes (a pool checkout per message costs as much as the write)."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        with self._conn.begin():
+            yield self._conn
 
     def _finish(self, c: Claimed, state: str, reason: str) -> None:
         with self.engine.begin() as conn:
