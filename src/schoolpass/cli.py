@@ -20,6 +20,7 @@ from schoolpass.results.cli import app as results_app
 from schoolpass.roster.cli import app as roster_app
 from schoolpass.storage.migrate import upgrade
 from schoolpass.synth.cli import synth_command
+from schoolpass.web.cli import serve_command
 
 app = typer.Typer(
     help="schoolpass: a school district's health testing program, without telling the wrong family.",
@@ -35,6 +36,7 @@ app.command("daily")(daily_command)
 app.command("send")(send_command)
 app.command("smtp-sink")(smtp_sink_command)
 app.command("breach-scope")(breach_scope_command)
+app.command("serve")(serve_command)
 app.command("status")(status_command)
 app.command("statuses")(statuses_command)
 app.command("synth")(synth_command)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schoolpass.storage.base import Base
+from schoolpass.storage.types import UtcDateTime
 
 GENESIS = "0" * 64
 
@@ -42,3 +43,18 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccessLogEntry(Base):
+    """A read of someone's health information that is not a message: a result link opened after the
+    birth-date proof, or a staff view of a person (CONTRACT section 4: the access log, not the ledger)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index(None, "subject_id"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(320))  # "result-link" or the staff account
+    action: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[str] = mapped_column(String(255))  # ids only (outbox row, notice kind)

@@ -120,3 +120,4 @@ def send_command(
             report.outbox = outbox_counts(conn)
     _print_send(report)
     _exit_for(report)
+

@@ -1,0 +1,70 @@
+"""What every page gets: security headers, a CSRF token for forms, and a rate limit for guesses.
+
+- Headers: a strict Content-Security-Policy (no scripts), no referrer (link tokens live in
+  paths), no caching, no framing.
+- CSRF: double submit. A random token in an HttpOnly, SameSite=Strict cookie (Secure behind
+  HTTPS) and the same value in each form; a POST without the pair is refused.
+- Rate limit: a sliding window per client address for birth-date checks and sign-ins.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+
+from fastapi import Request, Response
+
+CSRF_COOKIE = "sp_csrf"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def secure_headers(response: Response, https: bool) -> Response:
+    for name, value in HEADERS.items():
+        response.headers[name] = value
+    if https:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    return response
+
+
+def csrf_token(request: Request) -> str:
+    """The request's CSRF token (from its cookie), or a new one to set."""
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def set_csrf_cookie(response: Response, token: str, https: bool) -> None:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=https, path="/")
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return bool(cookie and submitted and hmac.compare_digest(cookie, submitted))
+
+
+class RateLimit:
+    """At most `limit` events per `window` seconds per key (client address), in this process."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._events: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if len(events) >= self.limit:
+                return False
+            events.append(now)
+            return True
