@@ -39,15 +39,16 @@ class Link:
     name: str = ""  # given name and family initial only
     result_id: int | None = None
     by_date: date | None = None
+    on_date: date | None = None  # the notice's run date: its details are as of that day
     failed_checks: int = 0
 
 
 _FIND = text("""
     SELECT t.message_row, t.subject_id, t.expires_at, t.revoked_at, t.failed_checks, o.sent_at, o.state,
-           o.kind, o.language, n.result_id, n.by_date
+           o.kind, o.language, o.on_date, n.result_id, n.by_date
     FROM link_tokens t JOIN outbox o ON o.id = t.message_row JOIN notices n ON n.id = o.notice_id
     WHERE t.token_hash = :h""").columns(sent_at=UtcDateTime(), expires_at=UtcDateTime(), revoked_at=UtcDateTime(),
-                                        by_date=Date)
+                                        by_date=Date, on_date=Date)
 
 
 def open_link(conn: Connection, token: str, now: datetime, today: date) -> Link:
@@ -57,7 +58,7 @@ def open_link(conn: Connection, token: str, now: datetime, today: date) -> Link:
     if row is None or (row.sent_at is None and row.revoked_at is None):
         return Link(UNKNOWN, digest)
     base = dict(token_hash=digest, message_row=row.message_row, subject_id=row.subject_id, kind=row.kind,
-                language=row.language, result_id=row.result_id, by_date=row.by_date,
+                language=row.language, result_id=row.result_id, by_date=row.by_date, on_date=row.on_date,
                 failed_checks=row.failed_checks)
     if row.revoked_at is not None or now >= (row.expires_at or row.sent_at + timedelta(days=LINK_DAYS)):
         return Link(EXPIRED, **base)
@@ -111,7 +112,8 @@ def prove_birth_date(conn: Connection, token: str, birth_date: str, now: datetim
         left = max(MAX_WRONG_BIRTH_DATES - failed, 0)
         state = replace(link, outcome=LOCKED, failed_checks=failed) if left == 0 else link
         return Proof(state, None, left)
-    status = status_of(conn, link.subject_id, today, policy).as_dict()
+    # The notice's details: the status on the notice's run date (the page says which day that is).
+    status = status_of(conn, link.subject_id, link.on_date or today, policy).as_dict()
     result = None
     if link.result_id is not None:
         r = conn.execute(text("SELECT result, collected_on, test_code FROM lab_results WHERE id = :i AND person_id = :s")

@@ -6,5 +6,6 @@ from schoolpass.policy import models as _policy  # noqa: F401  (registers the ta
 from schoolpass.results import models as _results  # noqa: F401
 from schoolpass.roster import models as _roster  # noqa: F401
 from schoolpass.storage.base import Base
+from schoolpass.web import models as _web  # noqa: F401  (staff console)
 
 metadata = Base.metadata
