@@ -21,6 +21,7 @@ from schoolpass.roster.cli import app as roster_app
 from schoolpass.storage.migrate import upgrade
 from schoolpass.synth.cli import synth_command
 from schoolpass.web.cli import serve_command
+from schoolpass.web.staff_cli import app as staff_app
 
 app = typer.Typer(
     help="schoolpass: a school district's health testing program, without telling the wrong family.",
@@ -32,6 +33,7 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(results_app, name="results")
 app.add_typer(policy_app, name="policy")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(staff_app, name="staff")
 app.command("daily")(daily_command)
 app.command("send")(send_command)
 app.command("smtp-sink")(smtp_sink_command)

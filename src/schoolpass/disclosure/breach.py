@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, Date, bindparam, text
+from sqlalchemy import Connection, Date, bindparam
 
 from schoolpass.disclosure.ledger import FIELDS
 from schoolpass.roster.authorization import ADULT_AGE, active, authorized_pairs, born_by_for_age, in_force
@@ -53,31 +53,70 @@ class BreachScope:
 
 
 def _entries(conn: Connection, first: date, last: date):
-    columns = ", ".join((*FIELDS, "hash"))
-    statement = text(f"SELECT {columns} FROM ledger_entries WHERE on_date >= :first AND on_date <= :last "
-                     "ORDER BY seq").bindparams(bindparam("first", type_=Date), bindparam("last", type_=Date))
-    return conn.execution_options(stream_results=True, yield_per=20000).execute(
-        statement, {"first": first, "last": last})
+    """(seq, on_date, subject_id, address) of every entry in the window, streamed."""
+    return conn.execution_options(stream_results=True, yield_per=50000).execute(
+        typed("SELECT seq, on_date, subject_id, address FROM ledger_entries "
+              "WHERE on_date >= :first AND on_date <= :last", first=Date, last=Date).columns(on_date=Date),
+        {"first": first, "last": last})
+
+
+def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
+    """Subjects whose authorization may change inside (first, last], as the roster is known now.
+
+    A version of their own record, their birth date, or a linked contact's record that starts
+    or ends inside the window, or an 18th birthday inside it. Everyone else is authorized on
+    every day of the window exactly as on its last day (an over-approximation is harmless:
+    those subjects are checked day by day).
+    """
+    inside = ("(({a}.valid_from > :first AND {a}.valid_from <= :last) OR ({a}.valid_to > :first AND {a}.valid_to <= :last)"
+              " OR ({a}.active_from > :first AND {a}.active_from <= :last)"
+              " OR ({a}.active_until >= :first AND {a}.active_until < :last))")
+    birth_inside = "((b.valid_from > :first AND b.valid_from <= :last) OR (b.valid_to > :first AND b.valid_to <= :last))"
+    sql = f"""
+        SELECT p.sourced_id FROM person_versions p WHERE p.rec_to IS NULL AND {inside.format(a='p')}
+        UNION SELECT b.sourced_id FROM birth_date_versions b WHERE b.rec_to IS NULL AND {birth_inside}
+        UNION SELECT b.sourced_id FROM birth_date_versions b
+              WHERE b.rec_to IS NULL AND b.birth_date > :born_after AND b.birth_date <= :born_by
+        UNION SELECT pa.person_sourced_id FROM person_versions c JOIN person_agents pa ON pa.agent_sourced_id = c.sourced_id
+              WHERE c.rec_to IS NULL AND c.kind = 'contact' AND {inside.format(a='c')}
+        UNION SELECT pa.agent_sourced_id FROM person_versions c JOIN person_agents pa
+              ON pa.person_sourced_id = c.sourced_id AND pa.payload_hash = c.payload_hash
+              WHERE c.rec_to IS NULL AND c.kind = 'contact' AND {inside.format(a='c')}"""
+    params = {"first": first, "last": last, "born_after": born_by_for_age(first, ADULT_AGE),
+              "born_by": born_by_for_age(last, ADULT_AGE)}
+    return set(conn.execute(typed(sql, first=Date, last=Date, born_after=Date, born_by=Date), params).scalars())
 
 
 def breach_scope(conn: Connection, first: date, last: date) -> BreachScope:
     scope = BreachScope(first, last)
-    by_day: dict[date, list[tuple]] = defaultdict(list)
-    for row in _entries(conn, first, last):
-        day = row.on_date if isinstance(row.on_date, date) else date.fromisoformat(row.on_date)
-        by_day[day].append(tuple(row))
-        scope.examined += 1
-    names = (*FIELDS, "hash")
-    for day in sorted(by_day):
-        rows = by_day.pop(day)
-        subject_at = names.index("subject_id")
-        address_at = names.index("address")
-        allowed = authorized_pairs(conn, day, {r[subject_at] for r in rows})
-        for r in rows:
-            if (r[subject_at], r[address_at].lower()) not in allowed:
-                entry = dict(zip(names, r))
-                entry["on_date"] = day.isoformat()
-                entry["reason"] = why_unauthorized(conn, day, entry["subject_id"], entry["address"])
+    changing = changing_subjects(conn, first, last)
+    steady: set[str] = set()
+    moving: dict[date, set[str]] = defaultdict(set)
+    entries = []
+    for seq, day, subject, address in _entries(conn, first, last):
+        entries.append((seq, day, subject, address))
+        if subject in changing:
+            moving[day].add(subject)
+        else:
+            steady.add(subject)
+    scope.examined = len(entries)
+    # One pass for everyone whose authorization cannot change in the window; day by day for the rest.
+    allowed_steady = authorized_pairs(conn, last, steady)
+    allowed_moving = {day: authorized_pairs(conn, day, subjects) for day, subjects in moving.items()}
+    suspects = [e for e in entries
+                if (e[2], e[3].lower()) not in (allowed_moving[e[1]] if e[2] in changing else allowed_steady)]
+    del entries
+    if suspects:
+        columns = ", ".join((*FIELDS, "hash"))
+        statement = typed(f"SELECT {columns} FROM ledger_entries WHERE seq IN :seqs").bindparams(
+            bindparam("seqs", expanding=True)).columns(on_date=Date)
+        names = (*FIELDS, "hash")
+        for start in range(0, len(suspects), 5000):
+            chunk = [e[0] for e in suspects[start:start + 5000]]
+            for row in conn.execute(statement, {"seqs": chunk}):
+                entry = dict(zip(names, row))
+                entry["reason"] = why_unauthorized(conn, entry["on_date"], entry["subject_id"], entry["address"])
+                entry["on_date"] = entry["on_date"].isoformat()
                 scope.unauthorized.append(entry)
     scope.unauthorized.sort(key=lambda e: e["seq"])
     return scope

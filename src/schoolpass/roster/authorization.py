@@ -126,6 +126,21 @@ ORDER BY cand.subject_id, cand.recipient_id
 """
 
 
+def _recipient_rows(conn: Connection, on: date, ids: list[str] | None, known_after: int | None):
+    """The rule's rows (subject_id, recipient_id, relation, given_name, family_name, email, language)."""
+    statement = text(_recipients_sql(known_after, ids is not None, conn.dialect.name == "postgresql")).bindparams(
+        bindparam("on", type_=Date), bindparam("adult_born_by", type_=Date)
+    )
+    params: dict[str, object] = {"on": on, "adult_born_by": born_by_for_age(on, ADULT_AGE)}
+    if ids is not None:
+        statement = statement.bindparams(bindparam("subject_ids", expanding=True))
+        params["subject_ids"] = ids
+    if known_after is not None:
+        statement = statement.bindparams(bindparam("k", type_=Integer))
+        params["k"] = known_after
+    return conn.execute(statement, params)
+
+
 def authorized_recipients(
     conn: Connection,
     on: date,
@@ -140,17 +155,7 @@ def authorized_recipients(
     ids = None if subject_ids is None else sorted(set(subject_ids))
     if ids is not None and not ids:
         return
-    statement = text(_recipients_sql(known_after, ids is not None, conn.dialect.name == "postgresql")).bindparams(
-        bindparam("on", type_=Date), bindparam("adult_born_by", type_=Date)
-    )
-    params: dict[str, object] = {"on": on, "adult_born_by": born_by_for_age(on, ADULT_AGE)}
-    if ids is not None:
-        statement = statement.bindparams(bindparam("subject_ids", expanding=True))
-        params["subject_ids"] = ids
-    if known_after is not None:
-        statement = statement.bindparams(bindparam("k", type_=Integer))
-        params["k"] = known_after
-    for row in conn.execute(statement, params):
+    for row in _recipient_rows(conn, on, ids, known_after):
         yield Recipient(
             subject_id=row.subject_id,
             recipient_id=row.recipient_id,
@@ -221,10 +226,18 @@ def subjects_held(conn: Connection, on: date, subject_ids: Iterable[str] | None 
 def authorized_pairs(
     conn: Connection, on: date, subject_ids: Iterable[str] | None = None, known_after: int | None = None
 ) -> set[tuple[str, str]]:
-    """(subject, lower-cased address) for every address that may receive notices about each subject on `on`."""
+    """(subject, lower-cased address) for every address that may receive notices about each subject on `on`.
+
+    The same rows as `authorized_recipients`, without building a Recipient for each (breach scope
+    asks this of a whole district).
+    """
     wanted = None if subject_ids is None else set(subject_ids)
     if wanted is not None and not wanted:
         return set()
-    lookup = None if wanted is None or len(wanted) >= _WHOLE_DISTRICT_FROM else wanted
-    return {(r.subject_id, r.address.lower()) for r in authorized_recipients(conn, on, lookup, known_after)
-            if r.address and (wanted is None or r.subject_id in wanted)}
+    lookup = None if wanted is None or len(wanted) >= _WHOLE_DISTRICT_FROM else sorted(wanted)
+    found = set()
+    for row in _recipient_rows(conn, on, lookup, known_after):
+        subject, email = row[0], row[5]
+        if email and (wanted is None or subject in wanted):
+            found.add((subject, email.lower()))
+    return found

@@ -34,4 +34,6 @@ def create_app(settings: Settings) -> FastAPI:
     from schoolpass.web.result_links import router
 
     app.include_router(router)
+    from schoolpass.web.staff import router as staff_router
+    app.include_router(staff_router)
     return app
