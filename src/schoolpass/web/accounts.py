@@ -101,7 +101,7 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def _check_role(role: str, schools: Iterable[str]) -> list[str]:
+def check_role(role: str, schools: Iterable[str]) -> list[str]:
     if role not in ROLES:
         raise SchoolpassError(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
     schools = sorted(set(schools))
@@ -149,7 +149,7 @@ def get_account(conn: Connection, email: str) -> Account:
 def add_account(engine: Engine, email: str, role: str, password: str, schools: Iterable[str] = (),
                 totp_secret: str | None = None, now: datetime | None = None) -> Account:
     email = normalize_email(email)
-    schools = _check_role(role, schools)
+    schools = check_role(role, schools)
     check_password(password)
     password_hash = hasher().hash(password)
     now = now or datetime.now(UTC)
@@ -182,7 +182,7 @@ def disable_account(engine: Engine, email: str, now: datetime | None = None) -> 
 
 def set_role(engine: Engine, email: str, role: str, schools: Iterable[str] = ()) -> Account:
     """Change an account's role (and schools); live sessions see the change on their next request."""
-    schools = _check_role(role, schools)
+    schools = check_role(role, schools)
     with engine.begin() as conn:
         row = _row(conn, email, lock=True)
         if row is None:

@@ -46,7 +46,7 @@ def add_command(
 ) -> None:
     """Create a staff console account (password hashed with Argon2)."""
     schools = school or []
-    accounts._check_role(role, schools)  # before asking for a password
+    accounts.check_role(role, schools)  # before asking for a password
     password = _password(password_stdin)
     secret = accounts.new_totp_secret() if totp else None
     account = accounts.add_account(cli.engine(db), email, role, password, schools, totp_secret=secret)
