@@ -149,3 +149,20 @@ def test_leap_day_baby_turns_18_on_march_first_in_common_years(db, tmp_path):
     import_roster(db.engine, write_export(tmp_path / "x", demographics=demographics), date(2021, 1, 4))
     assert recipients(db, "s-4", date(2026, 2, 28)) == [("p-4", "parent")]
     assert recipients(db, "s-4", date(2026, 3, 1)) == [("s-4", "self")]
+
+
+def test_many_ids_go_through_a_temporary_table_with_the_same_answer(db, tmp_path):
+    """Thousands of subject ids (a district's day) take another path than a few; the answer is the same."""
+    from schoolpass.roster.authorization import authorized_pairs, notice_addresses
+
+    import_roster(db.engine, write_export(tmp_path / "x"), date(2021, 1, 4))
+    on = date(2021, 11, 22)
+    real = ["s-1", "s-2", "s-3", "s-4", "t-1", "p-1"]
+    many = real + [f"x-{n}" for n in range(2500)]
+    with db.engine.connect() as conn:
+        few_pairs, many_pairs = authorized_pairs(conn, on, real), authorized_pairs(conn, on, many)
+        few_addresses, many_addresses = notice_addresses(conn, on, real), notice_addresses(conn, on, many)
+        everyone = notice_addresses(conn, on)
+    assert few_pairs == many_pairs and ("s-1", "ana.garcia@example.net") in few_pairs
+    assert few_addresses == many_addresses == everyone
+    assert [a.recipient_id for a in everyone["s-1"]] == ["p-1"]

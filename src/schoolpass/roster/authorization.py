@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import date, datetime
 
 from sqlalchemy import Connection, Date, Integer, bindparam, func, select, text
 
 from schoolpass.roster.language import message_language
 from schoolpass.roster.models import RosterImport
+from schoolpass.storage.bulk import insert_rows
 
 ADULT_AGE = 18
 
@@ -63,11 +65,12 @@ def active(alias: str) -> str:
             f"AND ({alias}.active_until IS NULL OR {alias}.active_until >= :on)")
 
 
-def _recipients_sql(known_after: int | None, filtered: bool, postgres: bool = False) -> str:
+def _recipients_sql(known_after: int | None, filtered: bool | str, postgres: bool = False) -> str:
     # CROSS JOIN fixes SQLite's join order (subject -> links -> contact, by index); PostgreSQL
     # treats it as a plain join and plans freely. PostgreSQL cannot estimate rows through a
     # materialized CTE (it guesses one, and nested-loops a million), so there they are inlined.
-    only = "AND p.sourced_id IN :subject_ids" if filtered else ""
+    only = ("AND p.sourced_id IN (SELECT sourced_id FROM auth_subjects)" if filtered == "table"
+            else "AND p.sourced_id IN :subject_ids" if filtered else "")
     inline = " NOT MATERIALIZED" if postgres else ""
     return f"""
 WITH subjects AS{inline} (
@@ -126,13 +129,26 @@ ORDER BY cand.subject_id, cand.recipient_id
 """
 
 
+# Beyond this many subjects, their ids go to a temporary table rather than into the statement.
+_ID_TABLE_FROM = 2000
+
+
 def _recipient_rows(conn: Connection, on: date, ids: list[str] | None, known_after: int | None):
-    """The rule's rows (subject_id, recipient_id, relation, given_name, family_name, email, language)."""
-    statement = text(_recipients_sql(known_after, ids is not None, conn.dialect.name == "postgresql")).bindparams(
+    """The rule's rows (subject_id, recipient_id, relation, given_name, family_name, email, language).
+
+    Many ids go through a temporary table: read the rows to the end before the next call on this connection.
+    """
+    filtered: bool | str = ids is not None
+    if ids is not None and len(ids) >= _ID_TABLE_FROM:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE IF NOT EXISTS auth_subjects (sourced_id VARCHAR(255) PRIMARY KEY)")
+        conn.exec_driver_sql("DELETE FROM auth_subjects")
+        insert_rows(conn, "auth_subjects", ["sourced_id"], ((i,) for i in ids))
+        filtered = "table"
+    statement = text(_recipients_sql(known_after, filtered, conn.dialect.name == "postgresql")).bindparams(
         bindparam("on", type_=Date), bindparam("adult_born_by", type_=Date)
     )
     params: dict[str, object] = {"on": on, "adult_born_by": born_by_for_age(on, ADULT_AGE)}
-    if ids is not None:
+    if filtered is True:
         statement = statement.bindparams(bindparam("subject_ids", expanding=True))
         params["subject_ids"] = ids
     if known_after is not None:
@@ -172,19 +188,13 @@ def import_known_at(conn: Connection, moment: datetime) -> int:
     return found or 0
 
 
-@dataclass(frozen=True)
-class Addressee:
+class Addressee(NamedTuple):
     """One distinct address a notice about a subject goes to (CONTRACT section 4)."""
 
     recipient_id: str  # the lowest contact id behind the address
     address: str
     address_key: str  # lower-cased: addresses are compared case-insensitively
     language: str  # that contact's
-
-
-# Beyond this many subjects, one whole-district pass is cheaper than (and avoids the parameter
-# limits of) a list of ids.
-_WHOLE_DISTRICT_FROM = 5000
 
 
 def notice_addresses(
@@ -199,17 +209,31 @@ def notice_addresses(
     wanted = None if subject_ids is None else set(subject_ids)
     if wanted is not None and not wanted:
         return {}
-    lookup = None if wanted is None or len(wanted) >= _WHOLE_DISTRICT_FROM else wanted
-    chosen: dict[str, dict[str, Addressee]] = {}
-    for r in authorized_recipients(conn, on, lookup, known_after):
-        if not r.address or (wanted is not None and r.subject_id not in wanted):
+    lookup = None if wanted is None else sorted(wanted)
+    chosen: dict[str, list[Addressee]] = {}
+    languages: dict[str | None, str] = {}
+    current, seen, found = None, set(), []
+    # The rule's rows as `authorized_recipients` yields them, without a Recipient each (a district's day).
+    # They come ordered by subject, then recipient id: the first row with an address is its lowest contact.
+    for subject, recipient, _relation, _given, _family, address, language in _recipient_rows(
+            conn, on, lookup, known_after):
+        if not address:
             continue
-        key = r.address.lower()
-        by_key = chosen.setdefault(r.subject_id, {})
-        held = by_key.get(key)
-        if held is None or r.recipient_id < held.recipient_id:
-            by_key[key] = Addressee(r.recipient_id, r.address, key, r.language)
-    return {subject: sorted(by_key.values(), key=lambda a: a.address_key) for subject, by_key in chosen.items()}
+        if subject != current:
+            current, seen, found = subject, set(), []
+            chosen[subject] = found
+        key = address.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        spoken = languages.get(language)
+        if spoken is None:
+            spoken = languages[language] = message_language(language)
+        found.append(Addressee(recipient, address, key, spoken))
+    for found in chosen.values():
+        if len(found) > 1:
+            found.sort(key=lambda a: a.address_key)
+    return chosen
 
 
 def subjects_held(conn: Connection, on: date, subject_ids: Iterable[str] | None = None) -> set[str]:
@@ -234,10 +258,8 @@ def authorized_pairs(
     wanted = None if subject_ids is None else set(subject_ids)
     if wanted is not None and not wanted:
         return set()
-    lookup = None if wanted is None or len(wanted) >= _WHOLE_DISTRICT_FROM else sorted(wanted)
     found = set()
-    for row in _recipient_rows(conn, on, lookup, known_after):
-        subject, email = row[0], row[5]
-        if email and (wanted is None or subject in wanted):
-            found.add((subject, email.lower()))
+    for row in _recipient_rows(conn, on, None if wanted is None else sorted(wanted), known_after):
+        if row[5]:
+            found.add((row[0], row[5].lower()))
     return found
