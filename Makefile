@@ -12,7 +12,7 @@ STUDENTS ?= 20000
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,pdf]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -19,7 +19,7 @@ from schoolpass.settings import Settings, load_settings
 from schoolpass.storage.engine import make_engine
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DbOption = Annotated[
     Optional[str],

@@ -118,3 +118,20 @@ def test_retention_purges_tokens_and_keeps_the_ledger_verifiable(db, tmp_path, c
         assert conn.exec_driver_sql("SELECT count(*) FROM link_tokens").scalar() == 0
     assert run(capsys, "--db", db.url, "ledger", "verify").code == 0
     assert len(run(capsys, "--db", db.url, "ledger", "export", "--json").out.splitlines()) == 5
+
+
+def test_letters_are_also_pdf_when_the_pdf_extra_is_installed(db, tmp_path, capsys):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("weasyprint") is None:
+        pytest.skip("the pdf extra (WeasyPrint) is not installed: HTML letters only")
+    _sent_day(db, tmp_path, capsys)
+    _correct_custody(db, tmp_path)
+    folder = tmp_path / "letters"
+    result = run(capsys, "--db", db.url, "breach-scope", "--from", "2021-11-22", "--to", "2021-11-22",
+                 "--letters", folder)
+    assert result.code == 0 and "(HTML and PDF)" in result.err
+    pdf = folder / "s-1--p-6.es.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 2000

@@ -52,12 +52,30 @@ class BreachScope:
         }
 
 
-def _entries(conn: Connection, first: date, last: date):
-    """(seq, on_date, subject_id, address) of every entry in the window, streamed."""
-    return conn.execution_options(stream_results=True, yield_per=50000).execute(
-        typed("SELECT seq, on_date, subject_id, address FROM ledger_entries "
-              "WHERE on_date >= :first AND on_date <= :last", first=Date, last=Date).columns(on_date=Date),
-        {"first": first, "last": last})
+def _window(conn: Connection, columns: str, first: date, last: date):
+    """Rows of the window's entries straight from the driver (millions of them in a month), days as text."""
+    # Entries are appended in time order: read the window as one range of seq (a sequential scan of the
+    # table) rather than through the on_date index (a random read per entry).
+    lo, hi = conn.execute(typed("SELECT min(seq), max(seq) FROM ledger_entries WHERE on_date >= :first "
+                                "AND on_date <= :last", first=Date, last=Date), {"first": first, "last": last}).one()
+    if lo is None:
+        return
+    sql = (f"SELECT {columns} FROM ledger_entries WHERE seq >= {int(lo)} AND seq <= {int(hi)} "
+           "AND +on_date >= %(first)s AND +on_date <= %(last)s")
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor(name="breach_scope") as cursor:
+            cursor.itersize = 50000
+            cursor.execute(sql.replace("+on_date", "on_date"), {"first": first, "last": last})
+            yield from cursor
+    else:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql.replace("%(first)s", "?").replace("%(last)s", "?"), (first.isoformat(), last.isoformat()))
+            while batch := cursor.fetchmany(50000):
+                yield from batch
+        finally:
+            cursor.close()
 
 
 def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
@@ -90,36 +108,48 @@ def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
 def breach_scope(conn: Connection, first: date, last: date) -> BreachScope:
     scope = BreachScope(first, last)
     changing = changing_subjects(conn, first, last)
-    steady: set[str] = set()
-    moving: dict[date, set[str]] = defaultdict(set)
-    entries = []
-    for seq, day, subject, address in _entries(conn, first, last):
-        entries.append((seq, day, subject, address))
-        if subject in changing:
-            moving[day].add(subject)
-        else:
-            steady.add(subject)
-    scope.examined = len(entries)
-    # One pass for everyone whose authorization cannot change in the window; day by day for the rest.
-    allowed_steady = authorized_pairs(conn, last, steady)
-    allowed_moving = {day: authorized_pairs(conn, day, subjects) for day, subjects in moving.items()}
-    suspects = [e for e in entries
-                if (e[2], e[3].lower()) not in (allowed_moving[e[1]] if e[2] in changing else allowed_steady)]
-    del entries
+    # One pass of the rule for the whole district on the window's last day, which holds on every day of
+    # the window for everyone whose roster facts do not change inside it; day by day for the others.
+    allowed = authorized_pairs(conn, last)
+    allowed_on = {day: authorized_pairs(conn, day, subjects) for day, subjects in _days_of(conn, changing,
+                                                                                              first, last).items()}
+    suspects = []
+    for seq, day, subject, address in _window(conn, "seq, on_date, subject_id, address", first, last):
+        scope.examined += 1
+        pairs = allowed_on[_as_day(day)] if subject in changing else allowed
+        if (subject, address.lower()) not in pairs:
+            suspects.append(seq)
     if suspects:
         columns = ", ".join((*FIELDS, "hash"))
         statement = typed(f"SELECT {columns} FROM ledger_entries WHERE seq IN :seqs").bindparams(
             bindparam("seqs", expanding=True)).columns(on_date=Date)
         names = (*FIELDS, "hash")
         for start in range(0, len(suspects), 5000):
-            chunk = [e[0] for e in suspects[start:start + 5000]]
-            for row in conn.execute(statement, {"seqs": chunk}):
+            for row in conn.execute(statement, {"seqs": suspects[start:start + 5000]}):
                 entry = dict(zip(names, row))
                 entry["reason"] = why_unauthorized(conn, entry["on_date"], entry["subject_id"], entry["address"])
                 entry["on_date"] = entry["on_date"].isoformat()
                 scope.unauthorized.append(entry)
     scope.unauthorized.sort(key=lambda e: e["seq"])
     return scope
+
+
+def _as_day(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _days_of(conn: Connection, subjects: set[str], first: date, last: date) -> dict[date, set[str]]:
+    """For the given subjects, the days in the window on which something was disclosed about them."""
+    found: dict[date, set[str]] = defaultdict(set)
+    ordered = sorted(subjects)
+    statement = typed("SELECT DISTINCT on_date, subject_id FROM ledger_entries WHERE subject_id IN :ids "
+                      "AND on_date >= :first AND on_date <= :last", first=Date, last=Date).bindparams(
+        bindparam("ids", expanding=True)).columns(on_date=Date)
+    for start in range(0, len(ordered), 2000):
+        for day, subject in conn.execute(statement, {"ids": ordered[start:start + 2000], "first": first,
+                                                     "last": last}):
+            found[day].add(subject)
+    return found
 
 
 def why_unauthorized(conn: Connection, on: date, subject_id: str, address: str) -> str:
@@ -135,17 +165,18 @@ def why_unauthorized(conn: Connection, on: date, subject_id: str, address: str) 
         return f"{subject_id} had no active student or staff record on {on}"
     if subject.health_notices == "deny":
         return f"{subject_id} is marked deny: no notice about them may go to anyone"
+    # The subject's linked contacts (either record lists the other) whose address this is.
     contact = conn.execute(typed(f"""
-        SELECT c.sourced_id, c.contact_role, c.health_notices, ({active('c')}) AS is_active,
-               EXISTS (SELECT 1 FROM person_agents pa JOIN person_versions s
-                         ON s.sourced_id = pa.person_sourced_id AND s.payload_hash = pa.payload_hash
-                       WHERE pa.person_sourced_id = :s AND pa.agent_sourced_id = c.sourced_id
-                         AND {in_force('s', None)})
-               OR EXISTS (SELECT 1 FROM person_agents pa
-                       WHERE pa.person_sourced_id = c.sourced_id AND pa.payload_hash = c.payload_hash
-                         AND pa.agent_sourced_id = :s) AS linked
+        SELECT c.sourced_id, c.contact_role, c.health_notices, ({active('c')}) AS is_active, 1 AS linked
         FROM person_versions c
-        WHERE lower(c.email) = :a AND c.sourced_id <> :s AND {in_force('c', None)}
+        WHERE c.sourced_id IN (SELECT pa.agent_sourced_id FROM person_agents pa WHERE pa.person_sourced_id = :s
+                               UNION SELECT pa.person_sourced_id FROM person_agents pa WHERE pa.agent_sourced_id = :s)
+          AND {in_force('c', None)} AND c.sourced_id <> :s AND lower(c.email) = :a
+          AND (EXISTS (SELECT 1 FROM person_agents pa JOIN person_versions s
+                         ON s.sourced_id = pa.person_sourced_id AND s.payload_hash = pa.payload_hash
+                       WHERE pa.person_sourced_id = :s AND pa.agent_sourced_id = c.sourced_id AND {in_force('s', None)})
+               OR EXISTS (SELECT 1 FROM person_agents pa WHERE pa.person_sourced_id = c.sourced_id
+                          AND pa.payload_hash = c.payload_hash AND pa.agent_sourced_id = :s))
         ORDER BY c.sourced_id""", on=Date), params).all()
     linked = [c for c in contact if c.linked]
     if any(c.health_notices == "deny" for c in linked):
