@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from schoolpass.roster.importer import import_roster
 from tests.cli import run
-from tests.notices.district import load_results, load_roster
+from tests.notices.district import correct_custody, load_results, load_roster
 from tests.notices.sink import running_sink
-from tests.roster.exports import read_sample, write_export
 
 EVERYONE = ["s-1", "s-2", "s-3", "s-4", "t-1"]
 
@@ -29,16 +27,7 @@ def _scope(db, capsys, first, last) -> dict:
 
 def _correct_custody(db, tmp_path, as_of=date(2021, 11, 1)):
     """The SIS corrects s-1's record, backdated: p-1 was never hers; a new guardian p-6 is."""
-    users = read_sample("users.csv")
-    for user in users:
-        if user["sourcedId"] == "s-1":
-            user["agentSourcedIds"] = "p-2,p-6"
-        if user["sourcedId"] == "p-1":
-            user["agentSourcedIds"] = "s-2"
-    users.append({**next(u for u in users if u["sourcedId"] == "p-4"), "sourcedId": "p-6", "givenName": "Rosa",
-                  "familyName": "Vega", "email": "rosa.vega@example.net", "agentSourcedIds": "s-1",
-                  "role": "guardian", "metadata.language": "es"})
-    import_roster(db.engine, write_export(tmp_path / "corrected", users=users), as_of)
+    correct_custody(db.engine, tmp_path, as_of.isoformat())
 
 
 def test_nothing_unauthorized_when_the_roster_agrees(db, tmp_path, capsys):

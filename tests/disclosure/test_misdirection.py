@@ -46,11 +46,10 @@ from schoolpass.notices.smtp import Mailer, parse_smtp_url
 from schoolpass.notices.tokens import find_tokens, token_hash
 from schoolpass.policy.store import policy_in_force
 from schoolpass.roster.authorization import notice_addresses
-from schoolpass.roster.importer import import_roster
 from schoolpass.settings import load_settings
 from tests.cli import run
 from tests.notices import district
-from tests.notices.district import load_results
+from tests.notices.district import correct_custody, load_results
 from tests.notices.sink import running_sink
 from tests.roster.exports import read_sample, write_export
 
@@ -115,16 +114,7 @@ def _district(db, tmp_path, monkeypatch, lookalikes: bool = False) -> None:
 
 def _correct_custody(db, tmp_path) -> None:
     """The SIS corrects s-1's record, backdated to Nov 1: p-1 was never hers; a new guardian p-6 is."""
-    users = read_sample("users.csv")
-    for user in users:
-        if user["sourcedId"] == "s-1":
-            user["agentSourcedIds"] = "p-2,p-6"
-        if user["sourcedId"] == "p-1":
-            user["agentSourcedIds"] = "s-2"
-    users.append({**next(u for u in users if u["sourcedId"] == "p-4"), "sourcedId": "p-6", "givenName": "Rosa",
-                  "familyName": "Vega", "email": "rosa.vega@example.net", "agentSourcedIds": "s-1",
-                  "role": "guardian", "metadata.language": "es"})
-    import_roster(db.engine, write_export(tmp_path / "corrected", users=users), date(2021, 11, 1))
+    correct_custody(db.engine, tmp_path)
 
 
 # -- disabling the guard (tests only) ---------------------------------------------------------------------

@@ -39,3 +39,22 @@ def load_results(engine, tmp_path: Path, results: list[tuple[str, str, str]], na
                            date_result_released=day, test_result_status="F"))
     path = simplereport(tmp_path / name, rows)
     import_results(engine, path, "auto", ZoneInfo(ZONE))
+
+
+def correct_custody(engine, tmp_path: Path, as_of="2021-11-01") -> None:
+    """The SIS corrects s-1's record from `as_of` (backdated): p-1 was never hers; a new guardian p-6 is."""
+    from datetime import date
+
+    from schoolpass.roster.importer import import_roster
+    from tests.roster.exports import read_sample, write_export
+
+    users = read_sample("users.csv")
+    for user in users:
+        if user["sourcedId"] == "s-1":
+            user["agentSourcedIds"] = "p-2,p-6"
+        if user["sourcedId"] == "p-1":
+            user["agentSourcedIds"] = "s-2"
+    users.append({**next(u for u in users if u["sourcedId"] == "p-4"), "sourcedId": "p-6", "givenName": "Rosa",
+                  "familyName": "Vega", "email": "rosa.vega@example.net", "agentSourcedIds": "s-1",
+                  "role": "guardian", "metadata.language": "es"})
+    import_roster(engine, write_export(tmp_path / f"corrected-{as_of}", users=users), date.fromisoformat(str(as_of)))
