@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # Printed on breach notification letters.
     district_name: str = "School District Health Office"
     district_phone: str = "the number on your school's website"
+    # Daily pass signing key (Ed25519): PEM or base64 of the raw 32-byte private key. Unset: no passes.
+    pass_private_key: str | None = None
+    # A gate that only verifies may hold just the public key (PEM or base64 raw 32 bytes); else derived.
+    pass_public_key: str | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schoolpass.notices import content, tokens
+from schoolpass.notices import tokens
 from schoolpass.notices.content import Letter, display_name, render, subject_line
 
 BASE = "https://pass.example.org/"

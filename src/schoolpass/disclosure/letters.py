@@ -48,11 +48,10 @@ def write_letters(conn: Connection, scope: BreachScope, folder: Path, today: dat
                   district: str, phone: str) -> LetterSet:
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        import weasyprint  # noqa: F401  (the optional `pdf` extra)
-
-        pdf = True
+        import weasyprint  # the optional `pdf` extra
     except ImportError:
-        pdf = False
+        weasyprint = None
+    pdf = weasyprint is not None
     affected = scope.affected_subjects
     addresses = notice_addresses(conn, today, affected)
     names = _names(conn, today, affected)
@@ -82,8 +81,6 @@ def write_letters(conn: Connection, scope: BreachScope, folder: Path, today: dat
             path.write_text(html, encoding="utf-8")
             written.append(path)
             if pdf:
-                import weasyprint
-
                 pdf_path = path.with_suffix(".pdf")
                 weasyprint.HTML(string=html).write_pdf(str(pdf_path))
                 written.append(pdf_path)

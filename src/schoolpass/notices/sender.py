@@ -31,7 +31,7 @@ from schoolpass.disclosure import ledger
 from schoolpass.disclosure.models import LedgerEntry
 from schoolpass.notices.content import Letter, render
 from schoolpass.notices.guard import Guard, Outgoing, Verdict
-from schoolpass.notices.models import (BLOCKED, FAILED, PLANNED, SENDING, SENT, LinkToken, Notice, OutboxMessage,
+from schoolpass.notices.models import (BLOCKED, FAILED, PLANNED, SENDING, LinkToken, Notice, OutboxMessage,
                                        SendLock)
 from schoolpass.notices.smtp import PERMANENT, SENT as DELIVERED, Delivery, Mailer
 from schoolpass.notices.tokens import new_token, token_hash

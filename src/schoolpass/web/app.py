@@ -36,4 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(router)
     from schoolpass.web.staff import router as staff_router
     app.include_router(staff_router)
+    from schoolpass.web.family import router as family_router
+    app.include_router(family_router)
+    from schoolpass.web.gate import router as gate_router
+    app.include_router(gate_router)
     return app
