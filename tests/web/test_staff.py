@@ -346,6 +346,14 @@ WALK = {
     ("POST", "/staff/unmatched/999999/match"): (404, 404, 404, 403, 403, 403, 404),
     ("GET", "/staff/follow-up"):         (200, 200, 200, 403, 403, 303, 200),
     ("GET", "/staff/access-log"):        (200, 403, 403, 200, 403, 303, 403),
+    ("GET", "/staff/results/new"):       (200, 200, 200, 403, 403, 303, 200),
+    ("POST", "/staff/results/new"):      (400, 400, 400, 403, 403, 403, 400),  # the walk's form is incomplete
+    ("GET", "/staff/daily"):             (200, 403, 403, 403, 403, 303, 403),
+    ("POST", "/staff/daily/send"):       (409, 403, 403, 403, 403, 403, 403),  # no SMTP configured
+    ("GET", "/staff/breach-scope"):      (200, 403, 403, 200, 403, 303, 403),
+    ("POST", "/staff/breach-scope"):     (200, 403, 403, 200, 403, 403, 403),
+    ("GET", "/staff/ledger"):            (200, 403, 403, 200, 403, 303, 403),
+    ("POST", "/staff/follow-up/999999/reissue"): (404, 404, 404, 403, 403, 403, 404),
     ("GET", "/staff/login"):             (303, 303, 303, 303, 303, 200, 303),
 }
 
@@ -361,7 +369,7 @@ def test_every_route_as_every_role(console):
             if method == "GET":
                 answer = client.get(path, follow_redirects=False)
             else:
-                data = {"csrf": csrf, "q": "garcia", "person_id": "s-1"}
+                data = {"csrf": csrf, "q": "garcia", "person_id": "s-1", "from": "2021-11-01", "to": "2021-11-30"}
                 answer = client.post(path, data=data, follow_redirects=False)
             want = expected[column]
             if answer.status_code != want:
@@ -377,3 +385,145 @@ def test_every_route_as_every_role(console):
     with district.db.engine.connect() as conn:
         logged = conn.execute(select(AccessLogEntry.id).where(AccessLogEntry.action == "staff-view")).all()
     assert len(logged) == views
+
+
+# Pages that act: single result entry, the daily run, breach scope, the ledger, link re-issue -----
+
+def _main(page) -> str:
+    """The page without its header (which names the signed-in staff member)."""
+    return page.text.split("<main>", 1)[1]
+
+
+def _entry(client, **fields):
+    from datetime import datetime, timedelta
+
+    from schoolpass.settings import load_settings as settings
+
+    form = client.get("/staff/results/new")
+    assert form.status_code == 200 and 'name="accession" type="text" value="SITE-' in form.text
+    collected = (datetime.now(settings().zone) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    accession = form.text.split('name="accession" type="text" value="', 1)[1].split('"', 1)[0]
+    data = {"csrf": csrf_of(form.text), "patient_id": "", "given": "", "family": "", "birth_date": "",
+            "test": "94558-4", "result": "positive", "collected": collected, "accession": accession,
+            "lab": "SCHOOL-SITE", **fields}
+    return client.post("/staff/results/new", data=data), accession
+
+
+def test_a_nurse_enters_one_result_and_it_takes_the_notices_path(console):
+    app, district = console
+    nurse = _client(app, "nurse")
+    done, accession = _entry(nurse, patient_id="s-1")
+    assert done.status_code == 200 and "Result recorded" in done.text
+    assert re.search(r"Matched by id</th><td class=\"n\">1</td>", done.text)
+    with district.db.engine.connect() as conn:
+        row = conn.execute(select(LabResult.person_id, LabResult.result, LabResult.lab, LabResult.match_method)
+                           .where(LabResult.accession == accession)).one()
+    assert row.person_id == "s-1" and row.result == "positive" and row.lab == "SCHOOL-SITE"
+    preview = _client(app, "district-admin").get("/staff/daily")
+    assert preview.status_code == 200
+    assert re.search(r"<td>result-available</td><td>s-1</td>", preview.text)
+    # Outside her schools: recorded, and nobody is named.
+    outside, accession = _entry(nurse, patient_id="s-3", result="negative")
+    assert outside.status_code == 200 and "it waits for district staff" in outside.text
+    assert "s-3" not in _main(outside) and _personal_in(outside.text) == [] and "Matched by" not in outside.text
+    with district.db.engine.connect() as conn:
+        assert conn.execute(select(LabResult.person_id).where(LabResult.accession == accession)).scalar() == "s-3"
+    bad, _ = _entry(nurse, patient_id="s-1", test="not-a-code", collected="yesterday")
+    assert bad.status_code == 400 and "Choose one of the program" in bad.text and "YYYY-MM-DDTHH:MM" in bad.text
+    forged = nurse.post("/staff/results/new", data={"patient_id": "s-1", "csrf": "forged"})
+    assert forged.status_code == 403
+
+
+def test_the_daily_preview_shows_ids_only_and_send_without_smtp_sends_nothing(console):
+    from schoolpass.notices.models import NoticeRun, OutboxMessage
+
+    app, district = console
+    _entry(_client(app, "nurse"), patient_id="s-1")
+    admin = _client(app, "district-admin")
+    preview = admin.get("/staff/daily")
+    assert preview.status_code == 200 and "Whole-run check: passed" in preview.text
+    body = _main(preview)
+    assert "@" not in body and _personal_in(body) == [] and "s-1" in body
+    with district.db.engine.connect() as conn:
+        before = (conn.execute(select(OutboxMessage.id, OutboxMessage.state).order_by(OutboxMessage.id)).all(),
+                  conn.execute(select(NoticeRun.id)).all())
+    refused = admin.post("/staff/daily/send", data={"csrf": csrf_of(preview.text)})
+    assert refused.status_code == 409 and "no SMTP server configured" in refused.text
+    with district.db.engine.connect() as conn:
+        after = (conn.execute(select(OutboxMessage.id, OutboxMessage.state).order_by(OutboxMessage.id)).all(),
+                 conn.execute(select(NoticeRun.id)).all())
+    assert after == before
+    assert admin.post("/staff/daily/send", data={"csrf": "forged"}).status_code == 403
+
+
+def test_daily_send_with_smtp_runs_today(console, tmp_path):
+    app, district = console
+    _entry(_client(app, "nurse"), patient_id="s-1")
+    with running_sink(tmp_path) as sink:
+        smtp_app = create_app(load_settings(database_url=district.db.url, smtp_url=sink.url))
+        admin = _client(smtp_app, "district-admin")
+        page = admin.get("/staff/daily")
+        sent = admin.post("/staff/daily/send", data={"csrf": csrf_of(page.text)})
+    assert sent.status_code == 200 and re.search(r"Sent</th><td class=\"n\">[1-9]", sent.text)
+    assert "@" not in _main(sent) and _personal_in(sent.text) == []
+
+
+def test_breach_scope_lists_an_unauthorized_disclosure_for_an_auditor(console):
+    from datetime import UTC, date, datetime
+
+    from schoolpass.disclosure.ledger import append
+    from schoolpass.notices.models import Notice
+
+    app, district = console
+    with district.db.engine.begin() as conn:
+        notice_id = conn.execute(select(Notice.id).where(Notice.subject_id == "s-1")).scalars().first()
+        entry = append(conn, sent_at=datetime(2021, 11, 22, 17, 0, tzinfo=UTC), on_date=date(2021, 11, 22),
+                       notice_id=notice_id, message_id="<injected@test>", kind="result-available", subject_id="s-1",
+                       recipient_id="p-9", address="snoop@elsewhere.example", content_sha256="0" * 64)
+    auditor = _client(app, "auditor")
+    form = auditor.get("/staff/breach-scope")
+    assert form.status_code == 200 and '<form method="post" action="/staff/breach-scope"' in form.text
+    found = auditor.post("/staff/breach-scope", data={"from": "2021-11-01", "to": "2021-11-30",
+                                                      "csrf": csrf_of(form.text)})
+    assert found.status_code == 200
+    assert "snoop@elsewhere.example" in found.text and f"<td>{entry['seq']}</td>" in found.text
+    assert "Notice to HHS within 60 days" in found.text
+    bad = auditor.post("/staff/breach-scope", data={"from": "2021-11-30", "to": "2021-11-01",
+                                                    "csrf": csrf_of(form.text)})
+    assert bad.status_code == 400
+    nurse = _client(app, "nurse")
+    assert nurse.get("/staff/breach-scope").status_code == 403
+    refused = nurse.post("/staff/breach-scope", data={"from": "2021-11-01", "to": "2021-11-30",
+                                                      "csrf": nurse.cookies.get("sp_csrf")})
+    assert refused.status_code == 403 and "snoop" not in refused.text
+    ledger = auditor.get("/staff/ledger")
+    assert ledger.status_code == 200 and "The hash chain holds" in ledger.text
+
+
+def test_reissue_revokes_the_old_link_and_sends_again(console):
+    from schoolpass.notices.models import PLANNED, SENT, LinkToken, OutboxMessage
+
+    app, district = console
+    with district.db.engine.connect() as conn:
+        row = conn.execute(select(OutboxMessage.id).where(
+            OutboxMessage.subject_id == "s-1", OutboxMessage.kind == "result-available",
+            OutboxMessage.state == SENT)).scalars().first()
+        assert conn.execute(select(LinkToken.token_hash).where(
+            LinkToken.message_row == row, LinkToken.revoked_at.is_(None))).first() is not None
+    action = f"/staff/follow-up/{row}/reissue"
+    assert action not in _client(app, "auditor").get("/staff/people/s-1").text
+    other = _client(app, "nurse-2")
+    outside = other.post(action, data={"csrf": csrf_of(other.get("/staff/").text)})
+    assert outside.status_code == 404 and _personal_in(outside.text) == []
+    nurse = _client(app, "nurse")
+    page = nurse.get("/staff/people/s-1")
+    assert f'action="{action}"' in page.text
+    done = nurse.post(action, data={"csrf": csrf_of(page.text)})
+    assert done.status_code == 200 and "next send" in done.text
+    with district.db.engine.connect() as conn:
+        tokens = conn.execute(select(LinkToken.revoked_at).where(LinkToken.message_row == row)).scalars().all()
+        message = conn.execute(select(OutboxMessage.state, OutboxMessage.reason).where(OutboxMessage.id == row)).one()
+    assert tokens and all(t is not None for t in tokens)
+    assert message.state == PLANNED and STAFF["nurse"][0] in message.reason
+    again = nurse.post(action, data={"csrf": csrf_of(page.text)})
+    assert again.status_code == 409  # not sent (yet): no link to re-issue

@@ -47,10 +47,17 @@ ALLOWED = {
     "unmatched": (DISTRICT_ADMIN, SCHOOL_ADMIN, NURSE),
     "follow-up": (DISTRICT_ADMIN, SCHOOL_ADMIN, NURSE),
     "access-log": (DISTRICT_ADMIN, AUDITOR),
+    "results-new": (DISTRICT_ADMIN, SCHOOL_ADMIN, NURSE),  # single result entry (staff_actions.py)
+    "reissue": (DISTRICT_ADMIN, SCHOOL_ADMIN, NURSE),  # re-issue a sent message's link, within the scope
+    "daily": (DISTRICT_ADMIN,),  # the daily run's dry-run preview and the send button
+    "breach-scope": (DISTRICT_ADMIN, AUDITOR),
+    "ledger": (DISTRICT_ADMIN, AUDITOR),
 }
 NAV = (("dashboard", "/staff/", "Today"), ("people", "/staff/people", "People"),
        ("unmatched", "/staff/unmatched", "Unmatched results"), ("follow-up", "/staff/follow-up", "Follow-up"),
-       ("access-log", "/staff/access-log", "Access log"))
+       ("results-new", "/staff/results/new", "Enter a result"), ("daily", "/staff/daily", "Daily run"),
+       ("access-log", "/staff/access-log", "Access log"), ("breach-scope", "/staff/breach-scope", "Breach scope"),
+       ("ledger", "/staff/ledger", "Ledger"))
 SIGN_IN_FAILED = "Sign-in failed. Check your email, password and one-time code (if you use one)."
 NOT_FOUND = "No such person in your schools."
 COLORS = {"cleared": "#2e7d32", "test-due": "#f9a825", "isolating": "#c62828", "exempt": "#1565c0"}
@@ -315,7 +322,8 @@ def person_page(request: Request, person_id: str, on: str | None = None) -> Resp
         org_names = _org_names(conn)
     return _page(request, "person.html", me, person_id=person_id, name=name, kind=kind, day=day,
                  schools=[org_names.get(s, s) for s in sorted(schools)], show_health=show_health,
-                 status=status, results=results, messages=messages, disclosures=disclosures, what=WHAT["en"])
+                 status=status, results=results, messages=messages, disclosures=disclosures, what=WHAT["en"],
+                 can_reissue=me.role in ALLOWED["reissue"])
 
 
 # Unmatched results ------------------------------------------------------------------------------
@@ -390,3 +398,8 @@ def access_log(request: Request) -> Response:
         ).all()
         staff = {f"staff:{i}": email for i, email in conn.execute(select(StaffAccount.id, StaffAccount.email))}
     return _page(request, "access_log.html", me, rows=rows, staff=staff)
+
+
+# The pages that act (single result entry, daily run, breach scope, ledger, link re-issue) live in
+# staff_actions.py and register on this router.
+from schoolpass.web import staff_actions  # noqa: E402,F401
