@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from schoolpass.storage.base import Base
@@ -90,6 +90,8 @@ class PersonVersion(_Versioned, Base):
               "family_key"),
         # Covers the name + birth date match (no table lookups for common names).
         Index("ix_person_versions_name_match", "family_key", "given_key", "sourced_id", "kind", "rec_to", "valid_to"),
+        # Who is behind an address (the family portal's sign-in and pages), compared case-insensitively.
+        Index("ix_person_versions_email_key", func.lower(text("email"))),
     )
 
     # student | staff | contact | ext

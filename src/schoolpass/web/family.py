@@ -130,14 +130,19 @@ def session_address(engine: Engine, token: str | None, now: datetime) -> str | N
     if not token or len(token) > 128:
         return None
     session_id = _hash(token)
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         found = conn.execute(select(FamilySession.address_key, FamilySession.last_seen_at, FamilySession.expires_at,
                                     FamilySession.revoked_at).where(FamilySession.id == session_id)).first()
-        if found is None or found.revoked_at is not None or now >= found.expires_at:
-            return None
-        if now - found.last_seen_at >= TOUCH_EVERY:
-            conn.execute(update(FamilySession).where(FamilySession.id == session_id).values(last_seen_at=now))
-        return found.address_key
+    if found is None or found.revoked_at is not None or now >= found.expires_at:
+        return None
+    if now - found.last_seen_at >= TOUCH_EVERY:
+        # A transaction that starts with its write (SQLite: no read-then-write upgrade to fail under load);
+        # of many requests arriving together, one touches and the others find nothing to do.
+        with engine.begin() as conn:
+            conn.execute(update(FamilySession).where(FamilySession.id == session_id,
+                                                     FamilySession.last_seen_at < now - TOUCH_EVERY)
+                         .values(last_seen_at=now))
+    return found.address_key
 
 
 def revoke(engine: Engine, token: str | None, now: datetime) -> None:
