@@ -59,3 +59,17 @@ bench-results: $(STAMP)
 
 bench-status: $(STAMP)
 	$(BIN)/python bench/status_everyone.py --students $(STUDENTS)
+
+# The whole day at district scale (bench/district.py): full size (500,000 students) unless STUDENTS
+# is given on the command line or in the environment, e.g. `make bench STUDENTS=20000`.
+ifeq ($(origin STUDENTS),file)
+BENCH_STUDENTS ?= 500000
+else
+BENCH_STUDENTS ?= $(STUDENTS)
+endif
+.PHONY: bench bench-district
+
+bench: $(STAMP)
+	$(BIN)/python bench/district.py --students $(BENCH_STUDENTS)
+
+bench-district: bench
