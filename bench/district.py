@@ -253,13 +253,14 @@ def _stop(server: subprocess.Popen, grace: float = 5.0):
     return usage
 
 
-def family_page(db: Path, students: int, rate: float, seconds: float) -> dict:
+def family_page(db: Path, students: int, rate: float, seconds: float, workers: int = 2) -> dict:
     """Serve the database, sign a family in, load /family/home from another process; the server's peak too."""
     session = run_step("session", [sys.executable, __file__, "--step", "session", "--db", str(db),
                                    "--students", str(students)])
     cookie = session["details"].pop("cookie")
     port = notices._free_port()
-    server = subprocess.Popen([_schoolpass(), "--db", f"sqlite:///{db}", "serve", "--port", str(port)])
+    server = subprocess.Popen([_schoolpass(), "--db", f"sqlite:///{db}", "serve", "--port", str(port),
+                               "--workers", str(workers)])
     try:
         for _ in range(300):
             try:
@@ -318,6 +319,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="days of ledger")
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=200.0, help="family-page requests per second")
+    parser.add_argument("--serve-workers", type=int, default=2, help="`schoolpass serve --workers` (2 cores: 2)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -420,7 +422,8 @@ def main() -> None:
                     str(entries), "--days", str(args.days)])
 
     # The family page under load, against the planned day's database.
-    results.append(family_page(notices.planned_db(students), students, args.rate, args.load_seconds))
+    results.append(family_page(notices.planned_db(students), students, args.rate, args.load_seconds,
+                               args.serve_workers))
     r = results[-1]
     print(f"  {'family-page':<13} {r['seconds']:>8.2f} s {r['peak_mb']:>6} MB", file=sys.stderr)
     wall = time.perf_counter() - started

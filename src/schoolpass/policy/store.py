@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,12 @@ def store_policy(engine: Engine, path: Path) -> Policy:
     return policy
 
 
+@lru_cache(maxsize=16)
+def _parsed(text: str, source: str) -> Policy:
+    """Policies are immutable once stored: parse each text once per process (pages ask on every request)."""
+    return parse_policy(text, source)
+
+
 def policy_in_force(conn: Connection, override: Path | None = None) -> PolicyInForce:
     if override is not None:
         text = _read(override)
@@ -49,6 +56,6 @@ def policy_in_force(conn: Connection, override: Path | None = None) -> PolicyInF
     ).first()
     if row is not None:
         when = row.stored_at.strftime("%Y-%m-%d %H:%M UTC")
-        return PolicyInForce(parse_policy(row.text, row.source_name), f"{row.source_name}, stored {when}", row.text)
+        return PolicyInForce(_parsed(row.text, row.source_name), f"{row.source_name}, stored {when}", row.text)
     text = default_policy_text()
-    return PolicyInForce(parse_policy(text, "built-in default policy"), "built-in default", text)
+    return PolicyInForce(_parsed(text, "built-in default policy"), "built-in default", text)

@@ -41,3 +41,10 @@ def create_app(settings: Settings) -> FastAPI:
     from schoolpass.web.gate import router as gate_router
     app.include_router(gate_router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for a worker process of `serve --workers N` (settings from SCHOOLPASS_* variables)."""
+    from schoolpass.settings import load_settings
+
+    return create_app(load_settings())

@@ -276,15 +276,19 @@ def _people(conn: Connection, ids: list[str], on: date) -> dict[str, dict]:
                PersonVersion.payload_hash)
         .where(PersonVersion.sourced_id.in_(ids), PersonVersion.rec_to.is_(None), PersonVersion.valid_from <= on,
                (PersonVersion.valid_to.is_(None)) | (PersonVersion.valid_to > on))).all()
-    orgs = {sid: name for sid, name in conn.execute(
-        select(OrgVersion.sourced_id, OrgVersion.name).where(OrgVersion.rec_to.is_(None))
-        .order_by(OrgVersion.valid_from))}
+    # The schools of those records only (a district has hundreds of schools; a family sees a few).
+    schools: dict[tuple[str, str], set[str]] = {}
+    for person, payload, name in conn.execute(
+            select(PersonSchool.person_sourced_id, PersonSchool.payload_hash, OrgVersion.name)
+            .join(OrgVersion, OrgVersion.sourced_id == PersonSchool.org_sourced_id)
+            .where(PersonSchool.person_sourced_id.in_(ids), OrgVersion.rec_to.is_(None), OrgVersion.valid_from <= on,
+                   (OrgVersion.valid_to.is_(None)) | (OrgVersion.valid_to > on))):
+        schools.setdefault((person, payload), set()).add(name)
     found = {}
     for row in rows:
-        schools = sorted(orgs.get(s, s) for s in conn.execute(select(PersonSchool.org_sourced_id).where(
-            PersonSchool.person_sourced_id == row.sourced_id, PersonSchool.payload_hash == row.payload_hash)).scalars())
         found[row.sourced_id] = {"id": row.sourced_id, "given": row.given_name, "family": row.family_name,
-                                 "name": f"{row.given_name} {row.family_name}".strip(), "schools": schools}
+                                 "name": f"{row.given_name} {row.family_name}".strip(),
+                                 "schools": sorted(schools.get((row.sourced_id, row.payload_hash), ()))}
     return found
 
 
