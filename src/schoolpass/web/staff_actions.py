@@ -99,6 +99,16 @@ def _check_entry(entry: dict, codes, today: date, zone) -> list[str]:
     return errors
 
 
+def _checked_post(request: Request, key: str, csrf: str):
+    """The signed-in account allowed `key`, posting with a valid CSRF token; else the refusal to send."""
+    me = _guard(request, key, post=True)
+    if isinstance(me, Response):
+        return me
+    if not csrf_ok(request, csrf):
+        return _message(request, me, 403, EXPIRED)
+    return me
+
+
 @router.get("/results/new", response_class=HTMLResponse)
 def result_form(request: Request) -> Response:
     me = _guard(request, "results-new")
@@ -114,11 +124,9 @@ def result_entry(request: Request, patient_id: str = Form(""), given: str = Form
                  birth_date: str = Form(""), test: str = Form(""), result: str = Form(""),
                  collected: str = Form(""), accession: str = Form(""), lab: str = Form(""),
                  csrf: str = Form("")) -> Response:
-    me = _guard(request, "results-new", post=True)
+    me = _checked_post(request, "results-new", csrf)
     if isinstance(me, Response):
         return me
-    if not csrf_ok(request, csrf):
-        return _message(request, me, 403, EXPIRED)
     settings = request.app.state.settings
     engine = _engine(request)
     entry = {"patient_id": patient_id.strip()[:64], "given": given.strip()[:100], "family": family.strip()[:100],
@@ -193,11 +201,9 @@ def daily_preview(request: Request) -> Response:
 
 @router.post("/daily/send", response_class=HTMLResponse)
 def daily_send(request: Request, csrf: str = Form("")) -> Response:
-    me = _guard(request, "daily", post=True)
+    me = _checked_post(request, "daily", csrf)
     if isinstance(me, Response):
         return me
-    if not csrf_ok(request, csrf):
-        return _message(request, me, 403, EXPIRED)
     settings = request.app.state.settings
     engine = _engine(request)
     day = _today(request)
@@ -230,11 +236,9 @@ def breach_form(request: Request) -> Response:
 @router.post("/breach-scope", response_class=HTMLResponse)
 def breach_page(request: Request, first: str = Form("", alias="from"), last: str = Form("", alias="to"),
                 csrf: str = Form("")) -> Response:
-    me = _guard(request, "breach-scope", post=True)
+    me = _checked_post(request, "breach-scope", csrf)
     if isinstance(me, Response):
         return me
-    if not csrf_ok(request, csrf):
-        return _message(request, me, 403, EXPIRED)
     first, last = first.strip()[:10], last.strip()[:10]
     try:
         start, end = date.fromisoformat(first), date.fromisoformat(last)
@@ -263,11 +267,9 @@ def ledger_page(request: Request) -> Response:
 
 @router.post("/follow-up/{message_row}/reissue", response_class=HTMLResponse)
 def reissue_link(request: Request, message_row: int, csrf: str = Form("")) -> Response:
-    me = _guard(request, "reissue", post=True)
+    me = _checked_post(request, "reissue", csrf)
     if isinstance(me, Response):
         return me
-    if not csrf_ok(request, csrf):
-        return _message(request, me, 403, EXPIRED)
     settings = request.app.state.settings
     with _engine(request).begin() as conn:
         row = conn.execute(select(OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.state,
