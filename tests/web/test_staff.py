@@ -527,3 +527,24 @@ def test_reissue_revokes_the_old_link_and_sends_again(console):
     assert message.state == PLANNED and STAFF["nurse"][0] in message.reason
     again = nurse.post(action, data={"csrf": csrf_of(page.text)})
     assert again.status_code == 409  # not sent (yet): no link to re-issue
+
+
+def test_the_dashboard_report_is_computed_once_per_state_of_the_data(console, monkeypatch):
+    """Scoring the district is expensive: views reuse it until a staff match (or an import) changes the data."""
+    from schoolpass.web import staff
+
+    app, district = console
+    calls = []
+    real = staff.day_report
+    monkeypatch.setattr(staff, "day_report", lambda *a: calls.append(a[1]) or real(*a))
+    monkeypatch.setattr(staff, "_REPORTS", {})
+    admin, nurse = _client(app, "district-admin"), _client(app, "nurse")
+    first = admin.get("/staff/", params={"on": "2021-11-22"})
+    assert nurse.get("/staff/", params={"on": "2021-11-22"}).status_code == 200
+    assert admin.get("/staff/", params={"on": "2021-11-22"}).text == first.text
+    assert len(calls) == 1
+    queue = nurse.get("/staff/unmatched")
+    nurse.post(f"/staff/unmatched/{district.unmatched_id}/match",
+               data={"person_id": "s-2", "csrf": csrf_of(queue.text)}, follow_redirects=False)
+    admin.get("/staff/", params={"on": "2021-11-22"})
+    assert len(calls) == 2  # the match changed statuses: computed again
