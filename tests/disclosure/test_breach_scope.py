@@ -124,3 +124,39 @@ def test_letters_are_also_pdf_when_the_pdf_extra_is_installed(db, tmp_path, caps
     assert result.code == 0 and "(HTML and PDF)" in result.err
     pdf = folder / "s-1--p-6.es.pdf"
     assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 2000
+
+
+def test_every_split_of_the_subjects_finds_the_same_disclosures(db, tmp_path, capsys):
+    """breach_scope replays parts of the subjects on parallel connections: any split gives one answer."""
+    from datetime import UTC, datetime
+
+    from schoolpass.disclosure.breach import breach_scope
+    from schoolpass.disclosure.ledger import append
+
+    _sent_day(db, tmp_path, capsys)
+    # A custody correction recorded now but effective on 11-23, inside the window: s-1's 11-22 send stays
+    # allowed, the same address on 11-24 is not.
+    _correct_custody(db, tmp_path, as_of=date(2021, 11, 23))
+    extra = [  # (day, subject, address, unauthorized?)
+        (date(2021, 11, 24), "s-1", "ana.garcia@example.net", True),
+        (date(2021, 11, 24), "s-1", "ROSA.VEGA@example.net", False),  # the new guardian, in other letter case
+        (date(2021, 11, 24), "s-2", "ana.garcia@example.net", False),
+        (date(2021, 11, 25), "s-2", "someone@example.org", True),
+        (date(2021, 11, 25), "0-not-on-roster", "ana.garcia@example.net", True),  # sorts before every id
+        (date(2021, 11, 25), "zz-not-on-roster", "ana.garcia@example.net", True),  # and after
+        (date(2021, 11, 26), "t-1", "ana.garcia@example.net", True),
+    ]
+    with db.engine.begin() as conn:
+        for n, (day, subject, address, _) in enumerate(extra):
+            append(conn, sent_at=datetime(day.year, day.month, day.day, 15, n, tzinfo=UTC), on_date=day,
+                   notice_id=1, message_id=f"<extra-{n}@test>", kind="result-available", subject_id=subject,
+                   recipient_id=subject, address=address, content_sha256="0" * 64)
+    expected = sorted((s, a) for _, s, a, bad in extra if bad)
+    answers = []
+    for parts in (1, 2, 3, 7):
+        with db.engine.connect() as conn:
+            scope = breach_scope(conn, date(2021, 11, 1), date(2021, 11, 30), parts=parts)
+        assert scope.examined == 5 + len(extra)
+        assert sorted((e["subject_id"], e["address"]) for e in scope.unauthorized) == expected, parts
+        answers.append(scope.as_dict())
+    assert all(answer == answers[0] for answer in answers)

@@ -10,13 +10,22 @@ token's subject), so a rendering bug cannot hide here either.
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Connection, Date, bindparam
+from sqlalchemy import Connection, Date, bindparam, text
 
 from schoolpass.disclosure.ledger import FIELDS
-from schoolpass.roster.authorization import ADULT_AGE, active, authorized_pairs, born_by_for_age, in_force
+from schoolpass.roster.authorization import (
+    ADULT_AGE,
+    active,
+    authorized_pairs,
+    authorized_pairs_table,
+    born_by_for_age,
+    in_force,
+)
+from schoolpass.storage.bulk import insert_rows
 from schoolpass.storage.sql import typed
 
 # HIPAA breach notification (45 CFR 164.404-408): 500 or more people -> HHS within 60 days;
@@ -52,30 +61,60 @@ class BreachScope:
         }
 
 
-def _window(conn: Connection, columns: str, first: date, last: date):
-    """Rows of the window's entries straight from the driver (millions of them in a month), days as text."""
-    # Entries are appended in time order: read the window as one range of seq (a sequential scan of the
-    # table) rather than through the on_date index (a random read per entry).
+def _seq_range(conn: Connection, first: date, last: date) -> tuple[int, int] | None:
+    """The first and last seq of the window's entries: they are appended in time order, so the window is
+    read as one range of seq (a sequential scan) rather than through the on_date index (a random read each)."""
     lo, hi = conn.execute(typed("SELECT min(seq), max(seq) FROM ledger_entries WHERE on_date >= :first "
                                 "AND on_date <= :last", first=Date, last=Date), {"first": first, "last": last}).one()
-    if lo is None:
-        return
-    sql = (f"SELECT {columns} FROM ledger_entries WHERE seq >= {int(lo)} AND seq <= {int(hi)} "
-           "AND +on_date >= %(first)s AND +on_date <= %(last)s")
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        with raw.cursor(name="breach_scope") as cursor:
-            cursor.itersize = 50000
-            cursor.execute(sql.replace("+on_date", "on_date"), {"first": first, "last": last})
-            yield from cursor
-    else:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql.replace("%(first)s", "?").replace("%(last)s", "?"), (first.isoformat(), last.isoformat()))
-            while batch := cursor.fetchmany(50000):
-                yield from batch
-        finally:
-            cursor.close()
+    return None if lo is None else (int(lo), int(hi))
+
+
+def _bounds(conn: Connection, parts: int) -> list[tuple[str | None, str | None]]:
+    """`parts` ranges of subject id [lo, hi) covering every string, about equal in students and staff."""
+    if parts <= 1:
+        return [(None, None)]
+    count = conn.execute(text("SELECT count(*) FROM person_versions WHERE rec_to IS NULL "
+                              "AND kind IN ('student', 'staff')")).scalar_one()
+    cuts: list[str | None] = [None]
+    for i in range(1, parts):
+        cut = conn.execute(text("SELECT sourced_id FROM person_versions WHERE rec_to IS NULL AND kind IN "
+                                "('student', 'staff') ORDER BY sourced_id LIMIT 1 OFFSET :n"),
+                           {"n": count * i // parts}).scalar()
+        if cut is not None and cut != cuts[-1]:
+            cuts.append(cut)
+    cuts.append(None)
+    return list(zip(cuts, cuts[1:]))
+
+
+def _suspects(conn: Connection, first: date, last: date, seqs: tuple[int, int], changing: list[str],
+              lo: str | None, hi: str | None) -> list[tuple]:
+    """(seq, on_date, subject_id, address) of the window's entries about subjects in [lo, hi) that are either not
+    authorized on the window's last day or about a subject whose authorization changes inside the window.
+
+    The rule's pairs for the last day go to a temporary table and the entries are joined to them in SQL:
+    the month's millions of entries never come out of the database, only the few that need a closer look.
+    """
+    authorized_pairs_table(conn, "breach_allowed", last, lo, hi)
+    conn.exec_driver_sql("DROP TABLE IF EXISTS breach_changing")
+    conn.exec_driver_sql("CREATE TEMPORARY TABLE breach_changing (sourced_id VARCHAR(255) PRIMARY KEY)")
+    insert_rows(conn, "breach_changing", ["sourced_id"], ((s,) for s in changing))
+    in_range = ("AND e.subject_id >= :lo " if lo is not None else "") + ("AND e.subject_id < :hi" if hi is not None
+                                                                          else "")
+    # SQLite: `+` keeps it from reading the range through the on_date index rather than as a scan of seq.
+    day = "e.on_date" if conn.dialect.name == "postgresql" else "+e.on_date"
+    statement = typed(f"""
+        SELECT e.seq, e.on_date, e.subject_id, e.address FROM ledger_entries e
+        WHERE e.seq >= :lo_seq AND e.seq <= :hi_seq AND {day} >= :first AND {day} <= :last {in_range}
+          AND (e.subject_id IN (SELECT sourced_id FROM breach_changing)
+               OR NOT EXISTS (SELECT 1 FROM breach_allowed a
+                              WHERE a.subject_id = e.subject_id AND a.address_key = lower(e.address)))""",
+                      first=Date, last=Date).columns(on_date=Date)
+    params = {"lo_seq": seqs[0], "hi_seq": seqs[1], "first": first, "last": last}
+    params.update({name: bound for name, bound in (("lo", lo), ("hi", hi)) if bound is not None})
+    found = [tuple(row) for row in conn.execute(statement, params)]
+    conn.exec_driver_sql("DROP TABLE breach_allowed")
+    conn.exec_driver_sql("DROP TABLE breach_changing")
+    return found
 
 
 def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
@@ -105,20 +144,43 @@ def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
     return set(conn.execute(typed(sql, first=Date, last=Date, born_after=Date, born_by=Date), params).scalars())
 
 
-def breach_scope(conn: Connection, first: date, last: date) -> BreachScope:
+def breach_scope(conn: Connection, first: date, last: date, parts: int = 2) -> BreachScope:
+    """Replay every disclosure sent for a run date in [first, last] against the rule as known now.
+
+    `parts` > 1 splits the subjects by id and replays each part on its own connection of the same
+    engine, in parallel (the work is in the database, not in Python): call it outside a transaction
+    that has written something the other connections must see.
+    """
     scope = BreachScope(first, last)
-    changing = changing_subjects(conn, first, last)
-    # One pass of the rule for the whole district on the window's last day, which holds on every day of
-    # the window for everyone whose roster facts do not change inside it; day by day for the others.
-    allowed = authorized_pairs(conn, last)
-    allowed_on = {day: authorized_pairs(conn, day, subjects) for day, subjects in _days_of(conn, changing,
-                                                                                              first, last).items()}
-    suspects = []
-    for seq, day, subject, address in _window(conn, "seq, on_date, subject_id, address", first, last):
-        scope.examined += 1
-        pairs = allowed_on[_as_day(day)] if subject in changing else allowed
-        if (subject, address.lower()) not in pairs:
-            suspects.append(seq)
+    seqs = _seq_range(conn, first, last)
+    if seqs is None:
+        return scope
+    changing = sorted(changing_subjects(conn, first, last))
+    # Everyone whose roster facts do not change inside the window is authorized on every day of it exactly
+    # as on its last day: the rule for the last day, joined to the entries in SQL. The others day by day.
+    if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
+        parts = 1  # a private in-memory database: no second connection can see it
+    bounds = _bounds(conn, parts)
+    if len(bounds) == 1:
+        found = _suspects(conn, first, last, seqs, changing, None, None)
+    else:
+        def part(lo: str | None, hi: str | None) -> list[tuple]:
+            with conn.engine.connect() as other:
+                return _suspects(other, first, last, seqs, changing, lo, hi)
+
+        with ThreadPoolExecutor(len(bounds) - 1) as pool:
+            others = [pool.submit(part, lo, hi) for lo, hi in bounds[1:]]
+            found = _suspects(conn, first, last, seqs, changing, *bounds[0])
+            for other in others:
+                found.extend(other.result())
+    scope.examined = conn.execute(typed("SELECT count(*) FROM ledger_entries WHERE seq >= :lo AND seq <= :hi "
+                                        "AND on_date >= :first AND on_date <= :last", first=Date, last=Date),
+                                  {"lo": seqs[0], "hi": seqs[1], "first": first, "last": last}).scalar_one()
+    changing_set = set(changing)
+    by_day = _days_of_found(found, changing_set)
+    allowed_on = {day: authorized_pairs(conn, day, subjects) for day, subjects in by_day.items()}
+    suspects = [seq for seq, day, subject, address in found
+                if subject not in changing_set or (subject, address.lower()) not in allowed_on[_as_day(day)]]
     if suspects:
         columns = ", ".join((*FIELDS, "hash"))
         statement = typed(f"SELECT {columns} FROM ledger_entries WHERE seq IN :seqs").bindparams(
@@ -134,22 +196,17 @@ def breach_scope(conn: Connection, first: date, last: date) -> BreachScope:
     return scope
 
 
+def _days_of_found(found: list[tuple], changing: set[str]) -> dict[date, set[str]]:
+    """For the subjects whose authorization changes inside the window, the days they were disclosed about."""
+    days: dict[date, set[str]] = defaultdict(set)
+    for _seq, day, subject, _address in found:
+        if subject in changing:
+            days[_as_day(day)].add(subject)
+    return days
+
+
 def _as_day(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _days_of(conn: Connection, subjects: set[str], first: date, last: date) -> dict[date, set[str]]:
-    """For the given subjects, the days in the window on which something was disclosed about them."""
-    found: dict[date, set[str]] = defaultdict(set)
-    ordered = sorted(subjects)
-    statement = typed("SELECT DISTINCT on_date, subject_id FROM ledger_entries WHERE subject_id IN :ids "
-                      "AND on_date >= :first AND on_date <= :last", first=Date, last=Date).bindparams(
-        bindparam("ids", expanding=True)).columns(on_date=Date)
-    for start in range(0, len(ordered), 2000):
-        for day, subject in conn.execute(statement, {"ids": ordered[start:start + 2000], "first": first,
-                                                     "last": last}):
-            found[day].add(subject)
-    return found
 
 
 def why_unauthorized(conn: Connection, on: date, subject_id: str, address: str) -> str:

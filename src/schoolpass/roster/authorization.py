@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Date, Integer, bindparam, func, select, text
+from sqlalchemy import Connection, Date, Integer, String, bindparam, func, select, text
 
 from schoolpass.roster.language import message_language
 from schoolpass.roster.models import RosterImport
@@ -65,12 +65,17 @@ def active(alias: str) -> str:
             f"AND ({alias}.active_until IS NULL OR {alias}.active_until >= :on)")
 
 
-def _recipients_sql(known_after: int | None, filtered: bool | str, postgres: bool = False) -> str:
+def _recipients_sql(known_after: int | None, filtered: bool | str | tuple[bool, bool], postgres: bool = False,
+                    ordered: bool = True) -> str:
     # CROSS JOIN fixes SQLite's join order (subject -> links -> contact, by index); PostgreSQL
     # treats it as a plain join and plans freely. PostgreSQL cannot estimate rows through a
     # materialized CTE (it guesses one, and nested-loops a million), so there they are inlined.
-    only = ("AND p.sourced_id IN (SELECT sourced_id FROM auth_subjects)" if filtered == "table"
-            else "AND p.sourced_id IN :subject_ids" if filtered else "")
+    # filtered: an id list (True), the auth_subjects table ("table"), a range of ids ((has lo, has hi)), or all.
+    if isinstance(filtered, tuple):
+        only = ("AND p.sourced_id >= :lo " if filtered[0] else "") + ("AND p.sourced_id < :hi" if filtered[1] else "")
+    else:
+        only = ("AND p.sourced_id IN (SELECT sourced_id FROM auth_subjects)" if filtered == "table"
+                else "AND p.sourced_id IN :subject_ids" if filtered else "")
     inline = " NOT MATERIALIZED" if postgres else ""
     return f"""
 WITH subjects AS{inline} (
@@ -125,8 +130,7 @@ FROM candidates cand
 WHERE NOT EXISTS (
     SELECT 1 FROM denied d WHERE d.subject_id = cand.subject_id AND d.address = lower(cand.email)
 )
-ORDER BY cand.subject_id, cand.recipient_id
-"""
+""" + ("ORDER BY cand.subject_id, cand.recipient_id\n" if ordered else "")
 
 
 # Beyond this many subjects, their ids go to a temporary table rather than into the statement.
@@ -245,6 +249,34 @@ def subjects_held(conn: Connection, on: date, subject_ids: Iterable[str] | None 
     """).bindparams(bindparam("on", type_=Date))
     found = set(conn.execute(statement, {"on": on}).scalars())
     return found if wanted is None else found & wanted
+
+
+def authorized_pairs_table(
+    conn: Connection, table: str, on: date, lo: str | None = None, hi: str | None = None,
+    known_after: int | None = None,
+) -> None:
+    """Write `authorized_pairs` for the subjects with lo <= id < hi (None: unbounded) into a new temporary table.
+
+    The table `table` (subject_id, address_key), indexed on both, lives on this connection only;
+    the rows never leave the database, so a whole district's pairs can be joined against in SQL
+    (breach scope joins a month of ledger entries to them).
+    """
+    rule = _recipients_sql(known_after, (lo is not None, hi is not None), conn.dialect.name == "postgresql",
+                           ordered=False)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    statement = text(f"CREATE TEMPORARY TABLE {table} AS SELECT DISTINCT r.subject_id, lower(r.email) AS address_key "
+                     f"FROM ({rule}) r WHERE r.email IS NOT NULL").bindparams(
+        bindparam("on", type_=Date), bindparam("adult_born_by", type_=Date))
+    params: dict[str, object] = {"on": on, "adult_born_by": born_by_for_age(on, ADULT_AGE)}
+    for name, bound in (("lo", lo), ("hi", hi)):
+        if bound is not None:
+            statement = statement.bindparams(bindparam(name, type_=String))
+            params[name] = bound
+    if known_after is not None:
+        statement = statement.bindparams(bindparam("k", type_=Integer))
+        params["k"] = known_after
+    conn.execute(statement, params)
+    conn.exec_driver_sql(f"CREATE INDEX {table}_pair ON {table} (subject_id, address_key)")
 
 
 def authorized_pairs(
