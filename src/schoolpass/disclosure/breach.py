@@ -25,7 +25,6 @@ from schoolpass.roster.authorization import (
     born_by_for_age,
     in_force,
 )
-from schoolpass.storage.bulk import insert_rows
 from schoolpass.storage.sql import typed
 
 # HIPAA breach notification (45 CFR 164.404-408): 500 or more people -> HHS within 60 days;
@@ -61,12 +60,15 @@ class BreachScope:
         }
 
 
-def _seq_range(conn: Connection, first: date, last: date) -> tuple[int, int] | None:
-    """The first and last seq of the window's entries: they are appended in time order, so the window is
-    read as one range of seq (a sequential scan) rather than through the on_date index (a random read each)."""
-    lo, hi = conn.execute(typed("SELECT min(seq), max(seq) FROM ledger_entries WHERE on_date >= :first "
-                                "AND on_date <= :last", first=Date, last=Date), {"first": first, "last": last}).one()
-    return None if lo is None else (int(lo), int(hi))
+def _window(conn: Connection, first: date, last: date) -> tuple[int, int, int]:
+    """(entries, first seq, last seq) of the window, from one pass over the on_date index (it holds seq).
+
+    Entries are appended in time order, so the window is then read as one range of seq (a sequential scan)
+    rather than through the on_date index (a random read per entry)."""
+    count, lo, hi = conn.execute(typed("SELECT count(*), min(seq), max(seq) FROM ledger_entries "
+                                       "WHERE on_date >= :first AND on_date <= :last", first=Date, last=Date),
+                                 {"first": first, "last": last}).one()
+    return (0, 0, 0) if not count else (int(count), int(lo), int(hi))
 
 
 def _bounds(conn: Connection, parts: int) -> list[tuple[str | None, str | None]]:
@@ -86,34 +88,41 @@ def _bounds(conn: Connection, parts: int) -> list[tuple[str | None, str | None]]
     return list(zip(cuts, cuts[1:]))
 
 
-def _suspects(conn: Connection, first: date, last: date, seqs: tuple[int, int], changing: list[str],
-              lo: str | None, hi: str | None) -> list[tuple]:
-    """(seq, on_date, subject_id, address) of the window's entries about subjects in [lo, hi) that are either not
-    authorized on the window's last day or about a subject whose authorization changes inside the window.
+def _not_authorized_on(conn: Connection, day: date, first: date, last: date, seqs: tuple[int, int],
+                       lo: str | None, hi: str | None) -> list[tuple]:
+    """(seq, on_date, subject_id, address) of the window's entries about subjects in [lo, hi) whose address
+    was not authorized for them on `day`.
 
-    The rule's pairs for the last day go to a temporary table and the entries are joined to them in SQL:
-    the month's millions of entries never come out of the database, only the few that need a closer look.
+    The rule's pairs for `day` go to a temporary table and the entries are joined to them in SQL: a
+    month's millions of entries never come out of the database, only those that fail.
     """
-    authorized_pairs_table(conn, "breach_allowed", last, lo, hi)
-    conn.exec_driver_sql("DROP TABLE IF EXISTS breach_changing")
-    conn.exec_driver_sql("CREATE TEMPORARY TABLE breach_changing (sourced_id VARCHAR(255) PRIMARY KEY)")
-    insert_rows(conn, "breach_changing", ["sourced_id"], ((s,) for s in changing))
+    authorized_pairs_table(conn, "breach_allowed", day, lo, hi)
     in_range = ("AND e.subject_id >= :lo " if lo is not None else "") + ("AND e.subject_id < :hi" if hi is not None
                                                                           else "")
     # SQLite: `+` keeps it from reading the range through the on_date index rather than as a scan of seq.
-    day = "e.on_date" if conn.dialect.name == "postgresql" else "+e.on_date"
+    on = "e.on_date" if conn.dialect.name == "postgresql" else "+e.on_date"
     statement = typed(f"""
         SELECT e.seq, e.on_date, e.subject_id, e.address FROM ledger_entries e
-        WHERE e.seq >= :lo_seq AND e.seq <= :hi_seq AND {day} >= :first AND {day} <= :last {in_range}
-          AND (e.subject_id IN (SELECT sourced_id FROM breach_changing)
-               OR NOT EXISTS (SELECT 1 FROM breach_allowed a
-                              WHERE a.subject_id = e.subject_id AND a.address_key = lower(e.address)))""",
+        WHERE e.seq >= :lo_seq AND e.seq <= :hi_seq AND {on} >= :first AND {on} <= :last {in_range}
+          AND NOT EXISTS (SELECT 1 FROM breach_allowed a
+                          WHERE a.subject_id = e.subject_id AND a.address_key = lower(e.address))""",
                       first=Date, last=Date).columns(on_date=Date)
     params = {"lo_seq": seqs[0], "hi_seq": seqs[1], "first": first, "last": last}
     params.update({name: bound for name, bound in (("lo", lo), ("hi", hi)) if bound is not None})
     found = [tuple(row) for row in conn.execute(statement, params)]
     conn.exec_driver_sql("DROP TABLE breach_allowed")
-    conn.exec_driver_sql("DROP TABLE breach_changing")
+    return found
+
+
+def _entries_about(conn: Connection, subjects: list[str], first: date, last: date) -> list[tuple]:
+    """(seq, on_date, subject_id, address) of the window's entries about these subjects (by the subject index)."""
+    statement = typed("SELECT seq, on_date, subject_id, address FROM ledger_entries WHERE subject_id IN :ids "
+                      "AND on_date >= :first AND on_date <= :last", first=Date, last=Date).bindparams(
+        bindparam("ids", expanding=True)).columns(on_date=Date)
+    found = []
+    for start in range(0, len(subjects), 2000):
+        found.extend(tuple(row) for row in conn.execute(statement, {"ids": subjects[start:start + 2000],
+                                                                     "first": first, "last": last}))
     return found
 
 
@@ -147,62 +156,55 @@ def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
 def breach_scope(conn: Connection, first: date, last: date, parts: int = 2) -> BreachScope:
     """Replay every disclosure sent for a run date in [first, last] against the rule as known now.
 
-    `parts` > 1 splits the subjects by id and replays each part on its own connection of the same
-    engine, in parallel (the work is in the database, not in Python): call it outside a transaction
-    that has written something the other connections must see.
+    Everyone whose roster facts do not change inside the window is authorized on every day of it exactly
+    as on its last day: their entries are checked against the rule for the last day, in SQL, with the
+    subjects split by id into `parts` replayed in parallel on connections of their own (the work is in the
+    database, not in Python); call it outside a transaction holding writes the others must see. The few
+    subjects whose facts do change are checked day by day.
     """
     scope = BreachScope(first, last)
-    seqs = _seq_range(conn, first, last)
-    if seqs is None:
+    scope.examined, lo_seq, hi_seq = _window(conn, first, last)
+    if not scope.examined:
         return scope
-    changing = sorted(changing_subjects(conn, first, last))
-    # Everyone whose roster facts do not change inside the window is authorized on every day of it exactly
-    # as on its last day: the rule for the last day, joined to the entries in SQL. The others day by day.
+    seqs = (lo_seq, hi_seq)
     if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
         parts = 1  # a private in-memory database: no second connection can see it
     bounds = _bounds(conn, parts)
-    if len(bounds) == 1:
-        found = _suspects(conn, first, last, seqs, changing, None, None)
-    else:
-        def part(lo: str | None, hi: str | None) -> list[tuple]:
-            with conn.engine.connect() as other:
-                return _suspects(other, first, last, seqs, changing, lo, hi)
 
-        with ThreadPoolExecutor(len(bounds) - 1) as pool:
-            others = [pool.submit(part, lo, hi) for lo, hi in bounds[1:]]
-            found = _suspects(conn, first, last, seqs, changing, *bounds[0])
-            for other in others:
-                found.extend(other.result())
-    scope.examined = conn.execute(typed("SELECT count(*) FROM ledger_entries WHERE seq >= :lo AND seq <= :hi "
-                                        "AND on_date >= :first AND on_date <= :last", first=Date, last=Date),
-                                  {"lo": seqs[0], "hi": seqs[1], "first": first, "last": last}).scalar_one()
-    changing_set = set(changing)
-    by_day = _days_of_found(found, changing_set)
-    allowed_on = {day: authorized_pairs(conn, day, subjects) for day, subjects in by_day.items()}
-    suspects = [seq for seq, day, subject, address in found
-                if subject not in changing_set or (subject, address.lower()) not in allowed_on[_as_day(day)]]
+    def part(lo: str | None, hi: str | None) -> list[tuple]:
+        with conn.engine.connect() as other:
+            return _not_authorized_on(other, last, first, last, seqs, lo, hi)
+
+    with ThreadPoolExecutor(len(bounds)) as pool:
+        running = [pool.submit(part, lo, hi) for lo, hi in bounds] if len(bounds) > 1 else []
+        # Meanwhile, on this connection: the subjects whose facts change inside the window, day by day.
+        changing = changing_subjects(conn, first, last)
+        about_changing = _entries_about(conn, sorted(changing), first, last)
+        by_day: dict[date, set[str]] = defaultdict(set)
+        for _seq, day, subject, _address in about_changing:
+            by_day[_as_day(day)].add(subject)
+        allowed_on = {day: authorized_pairs(conn, day, subjects) for day, subjects in by_day.items()}
+        if running:
+            failing = [row for done in running for row in done.result()]
+        else:
+            failing = _not_authorized_on(conn, last, first, last, seqs, None, None)
+    suspects = {seq for seq, _day, subject, _address in failing if subject not in changing}
+    suspects.update(seq for seq, day, subject, address in about_changing
+                    if (subject, address.lower()) not in allowed_on[_as_day(day)])
     if suspects:
         columns = ", ".join((*FIELDS, "hash"))
         statement = typed(f"SELECT {columns} FROM ledger_entries WHERE seq IN :seqs").bindparams(
             bindparam("seqs", expanding=True)).columns(on_date=Date)
         names = (*FIELDS, "hash")
-        for start in range(0, len(suspects), 5000):
-            for row in conn.execute(statement, {"seqs": suspects[start:start + 5000]}):
+        ordered = sorted(suspects)
+        for start in range(0, len(ordered), 5000):
+            for row in conn.execute(statement, {"seqs": ordered[start:start + 5000]}):
                 entry = dict(zip(names, row))
                 entry["reason"] = why_unauthorized(conn, entry["on_date"], entry["subject_id"], entry["address"])
                 entry["on_date"] = entry["on_date"].isoformat()
                 scope.unauthorized.append(entry)
     scope.unauthorized.sort(key=lambda e: e["seq"])
     return scope
-
-
-def _days_of_found(found: list[tuple], changing: set[str]) -> dict[date, set[str]]:
-    """For the subjects whose authorization changes inside the window, the days they were disclosed about."""
-    days: dict[date, set[str]] = defaultdict(set)
-    for _seq, day, subject, _address in found:
-        if subject in changing:
-            days[_as_day(day)].add(subject)
-    return days
 
 
 def _as_day(value) -> date:
