@@ -67,9 +67,17 @@ BENCH_STUDENTS ?= 500000
 else
 BENCH_STUDENTS ?= $(STUDENTS)
 endif
-.PHONY: bench bench-district
+.PHONY: bench bench-district bench-pg
 
 bench: $(STAMP)
 	$(BIN)/python bench/district.py --students $(BENCH_STUDENTS)
 
 bench-district: bench
+
+# The same day on PostgreSQL, sending with 1, 2 and 4 worker processes (bench/district_pg.py). It creates
+# and drops its own databases (schoolpass_bench*) on SCHOOLPASS_BENCH_POSTGRES_URL
+# (default postgresql+psycopg://postgres@127.0.0.1:5432/); e.g. `make bench-pg STUDENTS=20000`, or with more
+# messages per sender run: `make bench-pg STUDENTS=20000 BENCH_PG_ARGS="--messages 8000"`.
+BENCH_PG_ARGS ?=
+bench-pg: $(STAMP)
+	$(BIN)/python bench/district.py --backend postgresql --students $(BENCH_STUDENTS) $(BENCH_PG_ARGS)

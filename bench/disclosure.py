@@ -40,26 +40,15 @@ def ledger_db(students: int, entries: int) -> Path:
     return WORK / f"ledger-{students}-{entries}.db"
 
 
-def synthesize(students: int, entries: int, days: int) -> None:
+def _ledger_rows(conn, days: int, entries: int) -> tuple[list[tuple], int, str]:
+    """A month of chained ledger rows (FIELDS + hash) over pairs the roster authorizes; (rows, last seq, head)."""
     from schoolpass.disclosure.ledger import FIELDS, PURPOSE, entry_hash, instant_text
     from schoolpass.disclosure.models import GENESIS
     from schoolpass.roster.authorization import authorized_pairs
-    from schoolpass.storage.engine import make_engine
-    from schoolpass.storage.migrate import upgrade
 
-    roster = WORK / f"roster-{students}.db"
-    if not roster.exists():
-        subprocess.run([sys.executable, str(HERE / "roster_import.py"), "--students", str(students)], check=True)
-    target = ledger_db(students, entries)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-    shutil.copy(roster, target)
-    engine = make_engine(f"sqlite:///{target}")
-    upgrade(engine)
     last = FIRST + timedelta(days=days - 1)
-    with engine.connect() as conn:
-        # Pairs authorized on the first and the last day (a roster import inside the month may change some).
-        pairs = sorted(authorized_pairs(conn, last) & authorized_pairs(conn, FIRST))
+    # Pairs authorized on the first and the last day (a roster import inside the month may change some).
+    pairs = sorted(authorized_pairs(conn, last) & authorized_pairs(conn, FIRST))
     rng = random.Random(7)
     per_day = entries // days
     prev, seq, rows = GENESIS, 0, []
@@ -78,6 +67,25 @@ def synthesize(students: int, entries: int, days: int) -> None:
                       "content_sha256": hashlib.sha256(str(seq).encode()).hexdigest(), "prev_hash": prev}
             fields["hash"] = prev = entry_hash(fields)
             rows.append(tuple(fields[k] for k in (*FIELDS, "hash")))
+    return rows, seq, prev
+
+
+def synthesize(students: int, entries: int, days: int) -> None:
+    from schoolpass.disclosure.ledger import FIELDS
+    from schoolpass.storage.engine import make_engine
+    from schoolpass.storage.migrate import upgrade
+
+    roster = WORK / f"roster-{students}.db"
+    if not roster.exists():
+        subprocess.run([sys.executable, str(HERE / "roster_import.py"), "--students", str(students)], check=True)
+    target = ledger_db(students, entries)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copy(roster, target)
+    engine = make_engine(f"sqlite:///{target}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows, seq, prev = _ledger_rows(conn, days, entries)
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
         raw.executemany(f"INSERT INTO ledger_entries ({', '.join((*FIELDS, 'hash'))}) "
@@ -86,34 +94,66 @@ def synthesize(students: int, entries: int, days: int) -> None:
     engine.dispose()
 
 
-def step_floor(db: Path) -> dict:
+def synthesize_into(url: str, entries: int, days: int) -> dict:
+    """The same month's ledger into a PostgreSQL database holding the roster: one COPY, then the head and ANALYZE.
+
+    Returns the seconds spent making the chained rows (Python, SHA-256) and loading them (COPY)."""
+    from schoolpass.disclosure.ledger import FIELDS
+    from schoolpass.storage.engine import make_engine
+
+    engine = make_engine(url)
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        rows, seq, prev = _ledger_rows(conn, days, entries)
+    made = time.perf_counter()
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY ledger_entries ({', '.join((*FIELDS, 'hash'))}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute("UPDATE ledger_head SET seq = %s, hash = %s WHERE id = 1", (seq, prev))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE ledger_entries")
+    engine.dispose()
+    return {"entries": len(rows), "rows_s": round(made - started, 2), "copy_s": round(time.perf_counter() - made, 2)}
+
+
+def _url(db: Path | str) -> str:
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
+def step_floor(db: Path | str) -> dict:
     from schoolpass.disclosure.ledger import SORTED, canonical
     from schoolpass.storage.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{db}")
+    engine = make_engine(_url(db))
+    columns = ", ".join(SORTED)
+    if engine.dialect.name == "postgresql":  # the day as text, as it is hashed
+        columns = ", ".join("on_date::text" if c == "on_date" else c for c in SORTED)
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
-        texts = [canonical(row).encode() for row in raw.execute(f"SELECT {', '.join(SORTED)} FROM ledger_entries")]
+        texts = [canonical(row).encode() for row in raw.execute(f"SELECT {columns} FROM ledger_entries")]
     started = time.perf_counter()
     for data in texts:
         hashlib.sha256(data).hexdigest()
     return {"entries": len(texts), "sha256_s": round(time.perf_counter() - started, 2)}
 
 
-def step_verify(db: Path) -> dict:
+def step_verify(db: Path | str) -> dict:
     from schoolpass.disclosure.ledger import verify
     from schoolpass.storage.engine import make_engine
 
-    with make_engine(f"sqlite:///{db}").connect() as conn:
+    with make_engine(_url(db)).connect() as conn:
         result = verify(conn)
     return {"ok": result.ok, "entries": result.entries}
 
 
-def step_breach(db: Path, days: int) -> dict:
+def step_breach(db: Path | str, days: int) -> dict:
     from schoolpass.disclosure.breach import breach_scope
     from schoolpass.storage.engine import make_engine
 
-    with make_engine(f"sqlite:///{db}").connect() as conn:
+    with make_engine(_url(db)).connect() as conn:
         scope = breach_scope(conn, FIRST, FIRST + timedelta(days=days - 1))
     return {"examined": scope.examined, "unauthorized": len(scope.unauthorized),
             "affected": len(scope.affected_subjects)}
@@ -125,8 +165,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=2_800_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # a step against this database instead (PostgreSQL)
     args = parser.parse_args()
-    db = ledger_db(args.students, args.entries)
+    db = args.url or ledger_db(args.students, args.entries)
     if args.step:
         steps = {"floor": lambda: step_floor(db), "verify": lambda: step_verify(db),
                  "breach": lambda: step_breach(db, args.days)}

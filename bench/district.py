@@ -30,6 +30,9 @@ seconds / floor s, except for sending, where both sides are the timed loops over
 N messages is 20,000 at 500,000 students and in proportion below; so is the ledger (2.8M entries).
 
 Prints one table and writes bench/results/district-sqlite-<students>.json with the machine's description.
+
+`--backend postgresql` (`make bench-pg`) runs the same day on PostgreSQL instead, floors by COPY, with
+`schoolpass send --workers 1, 2, 4` as the sender rows (bench/district_pg.py says how).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ from roster_import import RESULTS, WORK, machine, run_step  # noqa: E402
 FULL = 500_000
 ON = date(2021, 11, 22)  # the Monday after the synthetic weeks of results
 COOKIE_ENV = "BENCH_FAMILY_COOKIE"
+PG_ENV = "SCHOOLPASS_BENCH_POSTGRES_URL"
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 P99_TARGET_MS = 200
 
 
@@ -78,13 +83,18 @@ def _schoolpass() -> str:
 
 # The one step no other script has: the family page under load -----------------------------------
 
-def step_session(db: Path) -> dict:
+def _db_url(db: Path | str) -> str:
+    """A PostgreSQL URL as given; an SQLite file's path as its URL."""
+    return str(db) if "://" in str(db) else f"sqlite:///{db}"
+
+
+def step_session(db: Path | str) -> dict:
     """A signed-in family session for an address with children (through the sign-in link functions, no email)."""
     from schoolpass.settings import load_settings
     from schoolpass.storage.engine import make_engine
     from schoolpass.web.family import address_key, authorized_subjects, create_link, use_link
 
-    settings = load_settings(database_url=f"sqlite:///{db}")
+    settings = load_settings(database_url=_db_url(db))
     engine = make_engine(settings.database_url)
     today = datetime.now(settings.zone).date()  # what the family page calls today
     with engine.connect() as conn:
@@ -237,7 +247,10 @@ def _get(port: int, path: str, cookie: str | None = None) -> int:
 
 
 def _stop(server: subprocess.Popen, grace: float = 5.0):
-    """SIGTERM, then SIGKILL after `grace` seconds (an overloaded server drains its queue first); its rusage."""
+    """SIGTERM, then SIGKILL after `grace` seconds (an overloaded server drains its queue first); its rusage.
+
+    The server runs in its own process group: the kill reaches its worker processes too (killing the
+    master alone would leave them serving their queue, orphaned)."""
     server.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     while True:
@@ -245,22 +258,26 @@ def _stop(server: subprocess.Popen, grace: float = 5.0):
         if pid:
             break
         if time.monotonic() > deadline:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)
             _, _, usage = os.wait4(server.pid, 0)
             break
         time.sleep(0.1)
     server.returncode = 0  # reaped here
+    try:
+        os.killpg(server.pid, signal.SIGKILL)  # any worker still there
+    except ProcessLookupError:
+        pass
     return usage
 
 
-def family_page(db: Path, students: int, rate: float, seconds: float, workers: int = 2) -> dict:
+def family_page(db: Path | str, students: int, rate: float, seconds: float, workers: int = 2) -> dict:
     """Serve the database, sign a family in, load /family/home from another process; the server's peak too."""
     session = run_step("session", [sys.executable, __file__, "--step", "session", "--db", str(db),
                                    "--students", str(students)])
     cookie = session["details"].pop("cookie")
     port = notices._free_port()
-    server = subprocess.Popen([_schoolpass(), "--db", f"sqlite:///{db}", "serve", "--port", str(port),
-                               "--workers", str(workers)])
+    server = subprocess.Popen([_schoolpass(), "--db", _db_url(db), "serve", "--port", str(port),
+                               "--workers", str(workers)], start_new_session=True)
     try:
         for _ in range(300):
             try:
@@ -320,14 +337,24 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=200.0, help="family-page requests per second")
     parser.add_argument("--serve-workers", type=int, default=2, help="`schoolpass serve --workers` (2 cores: 2)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="postgresql: the same day in databases created (and dropped) on the server "
+                             f"${PG_ENV} names (default {PG_DEFAULT}), sending with 1, 2 and 4 worker processes")
+    parser.add_argument("--senders", default="1,2,4", help="PostgreSQL: `send --workers` counts, one run each")
+    parser.add_argument("--keep", action="store_true", help="PostgreSQL: keep the databases (dropped by default)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
-        details = {"session": lambda: step_session(Path(args.db)),
+        details = {"session": lambda: step_session(args.db),
                    "load": lambda: step_load(args.port, args.rate, args.load_seconds)}[args.step]()
         print(json.dumps(details))
+        return
+    if args.backend == "postgresql":
+        import district_pg
+
+        district_pg.main(args)
         return
 
     students = args.students
@@ -476,7 +503,9 @@ def table(results: list[dict]) -> list[dict]:
     row("plan")
     floor = by["send-floor"]["details"]
     per_message = floor["seconds"] / floor["messages"]
-    for name in ("send-naive", "send"):
+    for name in ("send-naive", "send", *sorted((n for n in by if n.startswith("send-w")), key=lambda n: int(n[6:]))):
+        if name not in by:
+            continue
         d = by[name]["details"]
         own_floor = per_message * d["messages"]
         row(name, own_floor, d["seconds"] / own_floor, {**d, "floor_per_second": floor["per_second"]})

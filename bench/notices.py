@@ -54,13 +54,13 @@ def copy_db(source: Path, target: Path) -> None:
     shutil.copy(source, target)
 
 
-def step_plan(students: int, on: date) -> dict:
+def step_plan(students: int, on: date, url: str | None = None) -> dict:
     from schoolpass.notices.planning import plan_day
     from schoolpass.notices.run_check import check_run
     from schoolpass.policy.model import default_policy
     from schoolpass.storage.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{planned_db(students)}")
+    engine = make_engine(url or f"sqlite:///{planned_db(students)}")
     started = time.perf_counter()
     with engine.begin() as conn:
         plan = plan_day(conn, on, default_policy(), "bench", SENDER)
@@ -88,7 +88,7 @@ def _limit_outbox(students: int, messages: int) -> int:
     return count
 
 
-def _prerendered(students: int) -> list[tuple[str, bytes]]:
+def _prerendered(students: int, url: str | None = None) -> list[tuple[str, bytes]]:
     """(address, bytes) of every planned message, rendered as the sender would (untimed)."""
     from datetime import UTC, datetime
 
@@ -96,7 +96,7 @@ def _prerendered(students: int) -> list[tuple[str, bytes]]:
     from schoolpass.notices.tokens import new_token
     from schoolpass.storage.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{sending_db(students)}")
+    engine = make_engine(url or f"sqlite:///{sending_db(students)}")
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT o.address, o.language, o.kind, o.message_id, p.given_name, p.family_name FROM outbox o "
@@ -109,8 +109,8 @@ def _prerendered(students: int) -> list[tuple[str, bytes]]:
             for address, language, kind, message_id, given, family in rows]
 
 
-def step_floor(students: int, port: int) -> dict:
-    messages = _prerendered(students)
+def step_floor(students: int, port: int, url: str | None = None) -> dict:
+    messages = _prerendered(students, url)
     started = time.perf_counter()
     smtp = smtplib.SMTP("127.0.0.1", port)
     for address, raw in messages:
@@ -120,8 +120,8 @@ def step_floor(students: int, port: int) -> dict:
     return {"messages": len(messages), "seconds": round(seconds, 2), "per_second": round(len(messages) / seconds)}
 
 
-def step_naive(students: int, port: int) -> dict:
-    messages = _prerendered(students)[::50]
+def step_naive(students: int, port: int, url: str | None = None) -> dict:
+    messages = _prerendered(students, url)[::50]
     started = time.perf_counter()
     for address, raw in messages:
         with smtplib.SMTP("127.0.0.1", port) as smtp:
@@ -130,7 +130,7 @@ def step_naive(students: int, port: int) -> dict:
     return {"messages": len(messages), "seconds": round(seconds, 2), "per_second": round(len(messages) / seconds)}
 
 
-def step_send(students: int, port: int, guarded: bool) -> dict:
+def step_send(students: int, port: int, guarded: bool, url: str | None = None) -> dict:
     from schoolpass.notices.guard import Guard, Verdict
     from schoolpass.notices.sender import Sender
     from schoolpass.notices.smtp import Mailer, parse_smtp_url
@@ -143,7 +143,8 @@ def step_send(students: int, port: int, guarded: bool) -> dict:
         def check(self, conn, batch):
             return [Verdict(True, None, item.subject_id, item.address) for item in batch]
 
-    settings = load_settings(database_url=f"sqlite:///{sending_db(students)}", smtp_url=f"smtp://127.0.0.1:{port}")
+    settings = load_settings(database_url=url or f"sqlite:///{sending_db(students)}",
+                             smtp_url=f"smtp://127.0.0.1:{port}")
     engine = make_engine(settings.database_url)
     sender = Sender(engine, settings, Mailer(parse_smtp_url(settings.smtp_url)), guard=None if guarded else NoGuard())
     started = time.perf_counter()
@@ -152,6 +153,130 @@ def step_send(students: int, port: int, guarded: bool) -> dict:
     engine.dispose()
     return {"messages": report.sent, "blocked": report.blocked, "seconds": round(seconds, 2),
             "per_second": round(report.sent / seconds)}
+
+
+# `schoolpass send --workers N` as an operator runs it, with where the CPU went meanwhile ----------
+
+def _ticks(pid: int) -> int | None:
+    """utime + stime of a process (all its threads), in clock ticks; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _postgres_processes(database: str) -> tuple[dict[int, int], dict[int, int]]:
+    """{pid: ticks} of the PostgreSQL backends connected to `database`, and of the server's own processes
+    (checkpointer, WAL writer, background writer, autovacuum: everything but client backends)."""
+    backends, own = {}, {}
+    marker = f" {database} ".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                title = f.read()
+        except OSError:
+            continue
+        if not title.startswith(b"postgres:"):
+            continue
+        ticks = _ticks(int(entry.name))
+        if ticks is None:
+            continue
+        if marker in title and b"(" in title:  # "postgres: 15/main: user db 127.0.0.1(port) state"
+            backends[int(entry.name)] = ticks
+        elif b"(" not in title:
+            own[int(entry.name)] = ticks
+    return backends, own
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine (all cores) so far."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+def step_send_cli(url: str, port: int, workers: int, sink_pid: int | None) -> dict:
+    """`schoolpass --db URL send --workers N`, timed from the command's start to its exit (interpreter and
+    worker start included); CPU seconds of the senders (the command and its workers, exact), the sink, the
+    PostgreSQL backends serving them (sampled every 0.1 s) and the server's own processes, and the machine."""
+    from sqlalchemy.engine import make_url
+
+    from schoolpass.storage.engine import make_engine
+
+    database = make_url(url).database
+    hz = os.sysconf("SC_CLK_TCK")
+    sink_before = _ticks(sink_pid) if sink_pid else None
+    _, own_before = _postgres_processes(database)
+    machine_before = _machine_ticks()
+    from datetime import UTC, datetime
+
+    started, started_at = time.perf_counter(), datetime.now(UTC)
+    command = subprocess.Popen([str(Path(sys.executable).parent / "schoolpass"), "--db", url, "send", "--workers",
+                                str(workers), "--smtp", f"smtp://127.0.0.1:{port}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    backends: dict[int, int] = {}
+    own_last = dict(own_before)
+    # What the senders' backends are doing, sampled: running, waiting for a lock (the ledger head), for the
+    # WAL flush of a commit, or idle waiting for the sender (ClientRead).
+    import psycopg
+    from collections import Counter
+
+    from schoolpass.storage.engine import normalize_url
+
+    waits: Counter = Counter()
+    probe = psycopg.connect(normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True)
+    while True:
+        pid, status, usage = os.wait4(command.pid, os.WNOHANG)
+        if pid:
+            break
+        for state, kind, event in probe.execute(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"):
+            waits[f"{state}:{kind or 'CPU'}:{event or '-'}"] += 1
+        seen, own = _postgres_processes(database)
+        seen.pop(probe.info.backend_pid, None)  # the sampling connection's own backend
+        for p, ticks in seen.items():
+            backends[p] = max(ticks, backends.get(p, 0))
+        own_last.update(own)
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    probe.close()
+    machine_after = _machine_ticks()
+    sink_after = _ticks(sink_pid) if sink_pid else None
+    _, own_after = _postgres_processes(database)
+    own_last.update(own_after)
+    output = command.stdout.read().decode(errors="replace")
+    command.returncode = os.waitstatus_to_exitcode(status)
+    if command.returncode != 0:
+        raise SystemExit(f"schoolpass send --workers {workers} exited {command.returncode}:\n{output}")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        sent, first, last = conn.exec_driver_sql(
+            "SELECT count(*), min(sent_at), max(sent_at) FROM ledger_entries").one()
+        states = dict(conn.exec_driver_sql("SELECT state, count(*) FROM outbox GROUP BY state").all())
+    engine.dispose()
+    first_at = datetime.fromisoformat(first.replace("Z", "+00:00")) if sent else None
+    window = (datetime.fromisoformat(last.replace("Z", "+00:00")) - first_at).total_seconds() if sent > 1 else None
+    busy = (machine_after[0] - machine_before[0]) / hz
+    capacity = (machine_after[1] - machine_before[1]) / hz
+    cpu = {"senders": usage.ru_utime + usage.ru_stime,
+           "sink": (sink_after - sink_before) / hz if sink_before is not None and sink_after is not None else None,
+           "postgres_backends": sum(backends.values()) / hz,
+           "postgres_server": sum(t - own_before.get(p, 0) for p, t in own_last.items()) / hz}
+    cpu["others"] = busy - sum(v for v in cpu.values() if v)
+    cpu = {k: round(v, 2) if v is not None else None for k, v in cpu.items()}
+    return {"workers": workers, "messages": sent, "seconds": round(seconds, 2), "per_second": round(sent / seconds),
+            "first_message_s": round((first_at - started_at).total_seconds(), 2) if first_at else None,
+            "window_per_second": round((sent - 1) / window) if window else None,
+            "blocked": states.get("blocked", 0), "waiting": states.get("planned", 0) + states.get("sending", 0),
+            "cpu_s": cpu, "machine_busy_s": round(busy, 2), "machine_capacity_s": round(capacity, 2),
+            "sender_peak_mb": round(usage.ru_maxrss / 1024),
+            "backend_samples": dict(waits.most_common(6))}
 
 
 def _free_port() -> int:
@@ -167,13 +292,18 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # a step against this database instead (PostgreSQL)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--sink-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     on = date.fromisoformat(args.on)
     if args.step:
-        steps = {"plan": lambda: step_plan(args.students, on), "floor": lambda: step_floor(args.students, args.port),
-                 "naive": lambda: step_naive(args.students, args.port),
-                 "send": lambda: step_send(args.students, args.port, True),
-                 "no-guard": lambda: step_send(args.students, args.port, False)}
+        steps = {"plan": lambda: step_plan(args.students, on, args.url),
+                 "floor": lambda: step_floor(args.students, args.port, args.url),
+                 "naive": lambda: step_naive(args.students, args.port, args.url),
+                 "send": lambda: step_send(args.students, args.port, True, args.url),
+                 "no-guard": lambda: step_send(args.students, args.port, False, args.url),
+                 "send-cli": lambda: step_send_cli(args.url, args.port, args.workers, args.sink_pid)}
         print(json.dumps(steps[args.step]()))
         return
 

@@ -88,7 +88,12 @@ def prepare(students: int, csv_rows: int, hl7_messages: int) -> tuple[Path, Path
     return roster_db, csv_path, hl7_path
 
 
-def _normalized_rows(path: Path) -> list[tuple]:
+def _is_url(target: str) -> bool:
+    """A database URL (PostgreSQL), rather than the path of an SQLite file."""
+    return "://" in str(target)
+
+
+def _normalized_rows(path: Path, dialect: str = "sqlite") -> list[tuple]:
     """The file's results as schoolpass normalizes them (made untimed: the floor inserts these)."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
@@ -98,12 +103,14 @@ def _normalized_rows(path: Path) -> list[tuple]:
     from schoolpass.results.staging import staged_batches
 
     batches = staged_batches(detect_format(path), path, ZoneInfo("America/Los_Angeles"), datetime.now(UTC),
-                             "sqlite", PROGRAM_TEST_CODES)
+                             dialect, PROGRAM_TEST_CODES)
     return [row for rows, _ids in batches for row in rows]
 
 
-def _bare_insert(db: Path, rows: list[tuple]) -> float:
-    """One bare executemany of the rows into a table with no index; returns seconds."""
+def _bare_insert(db: Path | str, rows: list[tuple]) -> float:
+    """One bare executemany (SQLite) or COPY (PostgreSQL) of the rows into a table with no index; returns seconds."""
+    if _is_url(db):
+        return _bare_copy(str(db), rows)
     started = time.perf_counter()
     conn = sqlite3.connect(db)
     width = len(rows[0])
@@ -113,9 +120,32 @@ def _bare_insert(db: Path, rows: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
-def floor_csv(path: Path, db: Path) -> dict:
-    """The plainest parse (csv.reader) of the file + one bare executemany of its normalized rows."""
-    normalized = _normalized_rows(path)
+def _bare_copy(url: str, rows: list[tuple]) -> float:
+    """One COPY of the rows into a fresh table with no index, committed; returns seconds (the table is dropped after)."""
+    import psycopg
+
+    from schoolpass.storage.engine import normalize_url
+
+    dsn = normalize_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+    width = len(rows[0])
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS floor")
+        conn.commit()
+        started = time.perf_counter()
+        conn.execute(f"CREATE TABLE floor ({', '.join(f'c{i} text' for i in range(width))})")
+        with conn.cursor().copy(f"COPY floor ({', '.join(f'c{i}' for i in range(width))}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        conn.execute("DROP TABLE floor")
+        conn.commit()
+    return seconds
+
+
+def floor_csv(path: Path, db: Path | str) -> dict:
+    """The plainest parse (csv.reader) of the file + one bare executemany (COPY) of its normalized rows."""
+    normalized = _normalized_rows(path, "postgresql" if _is_url(db) else "sqlite")
     started = time.perf_counter()
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
@@ -128,9 +158,9 @@ def floor_csv(path: Path, db: Path) -> dict:
             "floor_s": round(parse + insert, 2)}
 
 
-def floor_hl7(path: Path, db: Path) -> dict:
-    """Splitting on segment and field separators + one bare executemany of the normalized rows."""
-    normalized = _normalized_rows(path)
+def floor_hl7(path: Path, db: Path | str) -> dict:
+    """Splitting on segment and field separators + one bare executemany (COPY) of the normalized rows."""
+    normalized = _normalized_rows(path, "postgresql" if _is_url(db) else "sqlite")
     started = time.perf_counter()
     messages = 0
     text = path.read_text(encoding="utf-8")
@@ -146,13 +176,14 @@ def floor_hl7(path: Path, db: Path) -> dict:
             "floor_s": round(parse + insert, 2)}
 
 
-def import_file(path: Path, db: Path) -> dict:
+def import_file(path: Path, db: Path | str) -> dict:
     from zoneinfo import ZoneInfo
 
     from schoolpass.results.importer import import_results
     from schoolpass.storage.engine import make_engine
 
-    summary = import_results(make_engine(f"sqlite:///{db}"), path, "auto", ZoneInfo("America/Los_Angeles"))
+    url = str(db) if _is_url(db) else f"sqlite:///{db}"
+    summary = import_results(make_engine(url), path, "auto", ZoneInfo("America/Los_Angeles"))
     return {k: v for k, v in summary.as_dict().items() if k not in ("warnings", "import_id")}
 
 
@@ -163,12 +194,12 @@ def main() -> None:
     parser.add_argument("--hl7-messages", type=int, default=200_000)
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # an SQLite file's path, or a PostgreSQL URL
     args = parser.parse_args()
     if args.step:
         step = {"floor-csv": floor_csv, "floor-hl7": floor_hl7, "import-csv": import_file,
                 "import-hl7": import_file}[args.step]
-        details = step(Path(args.file), Path(args.url))
+        details = step(Path(args.file), args.url if _is_url(args.url) else Path(args.url))
         import resource
 
         children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

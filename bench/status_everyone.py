@@ -35,13 +35,18 @@ def loaded(students: int) -> Path:
     return WORK / f"status-{students}.db"
 
 
-def step_load(students: int) -> dict:
+def _url(students: int, url: str | None) -> str:
+    """The given database URL (PostgreSQL), else the SQLite copy with every result loaded."""
+    return url or f"sqlite:///{loaded(students)}"
+
+
+def step_load(students: int, url: str | None = None) -> dict:
     from zoneinfo import ZoneInfo
 
     from schoolpass.results.importer import import_results
     from schoolpass.storage.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{loaded(students)}")
+    engine = make_engine(_url(students, url))
     totals = {"files": 0, "results": 0, "new": 0, "seconds_largest_file": 0.0, "largest_file_results": 0}
     for path in sorted((district(students) / "results").iterdir()):
         started = time.perf_counter()
@@ -55,24 +60,24 @@ def step_load(students: int) -> dict:
     return totals
 
 
-def step_everyone(students: int, on: date) -> dict:
+def step_everyone(students: int, on: date, url: str | None = None) -> dict:
     from collections import Counter
 
     from schoolpass.policy.model import default_policy
     from schoolpass.policy.statuses import everyone
     from schoolpass.storage.engine import make_engine
 
-    with make_engine(f"sqlite:///{loaded(students)}").connect() as conn:
+    with make_engine(_url(students, url)).connect() as conn:
         counts = Counter(s.status for s in everyone(conn, on, default_policy()))
     return dict(counts)
 
 
-def step_report(students: int, on: date) -> dict:
+def step_report(students: int, on: date, url: str | None = None) -> dict:
     from schoolpass.policy.model import default_policy
     from schoolpass.policy.statuses import day_report
     from schoolpass.storage.engine import make_engine
 
-    with make_engine(f"sqlite:///{loaded(students)}").connect() as conn:
+    with make_engine(_url(students, url)).connect() as conn:
         report = day_report(conn, on, default_policy())
     return {"schools": len(report.by_school), "changed_since_yesterday": len(report.changed)}
 
@@ -82,11 +87,13 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=500_000)
     parser.add_argument("--on", default="2021-11-22")
     parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)  # a step against this database instead (PostgreSQL)
     args = parser.parse_args()
     on = date.fromisoformat(args.on)
     if args.step:
-        details = {"load": lambda: step_load(args.students), "everyone": lambda: step_everyone(args.students, on),
-                   "report": lambda: step_report(args.students, on)}[args.step]()
+        details = {"load": lambda: step_load(args.students, args.url),
+                   "everyone": lambda: step_everyone(args.students, on, args.url),
+                   "report": lambda: step_report(args.students, on, args.url)}[args.step]()
         print(json.dumps(details))
         return
 
