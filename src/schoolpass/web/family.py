@@ -4,8 +4,14 @@
   page answers the same whether or not the address is known; the lookup and the email happen
   after the answer is sent, so timing tells nothing either.
 - What a family sees: only the subjects its address may receive notices about today, by
-  `roster.authorization.authorized_recipients` (the notices' rule), decided again on every request.
-  Anyone else, and an unknown id, get the same 404 with nothing personal in it.
+  `roster.authorization.authorized_recipients` (the notices' rule). Anyone else, and an unknown id,
+  get the same 404 with nothing personal in it. Each request reads its session and the data version
+  (roster imports, results imports, staff matches, stored policies) in one statement; what the rule
+  gave for (address, day, version, policy) is kept in the process and reused until any of them
+  changes, so a custody change or a new result shows on the first request after it commits. Nothing
+  is kept for a length of time.
+- /family/home is answered on the event loop when its page is already made for that state (one short
+  read); everything else goes to the thread pool.
 - Sessions: the `sp_family` cookie carries a random token; the database keeps only its SHA-256;
   12 hours at most.
 - Daily pass: with status `cleared` or `exempt` and today's attestation answered "no" to every
@@ -20,17 +26,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate, make_msgid
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from markupsafe import escape
+from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from schoolpass.errors import SchoolpassError
@@ -39,7 +50,8 @@ from schoolpass.policy.statuses import status_of
 from schoolpass.policy.store import policy_in_force
 from schoolpass.results.models import LabResult
 from schoolpass.roster.authorization import Recipient, authorized_recipients
-from schoolpass.roster.models import OrgVersion, PersonAgent, PersonSchool, PersonVersion
+from schoolpass.roster.models import OrgVersion, PersonSchool, PersonVersion
+from schoolpass.storage.types import bulk_instant
 from schoolpass.web.daily_pass import PassKeys, pass_keys, qr_data_uri, sign_pass
 from schoolpass.web.family_words import FAMILY_WORDS
 from schoolpass.web.family_models import Attestation, FamilySession, FamilySignInLink
@@ -72,21 +84,24 @@ def address_key(address: str) -> str | None:
     return address
 
 
+# The address's own people (any record as known now) and everyone linked to them, either way round.
+_CANDIDATES = text("""
+WITH own AS (SELECT DISTINCT sourced_id FROM person_versions WHERE rec_to IS NULL AND lower(email) = :key)
+SELECT sourced_id FROM own
+UNION SELECT pa.person_sourced_id FROM own CROSS JOIN person_agents pa WHERE pa.agent_sourced_id = own.sourced_id
+UNION SELECT pa.agent_sourced_id FROM own CROSS JOIN person_agents pa WHERE pa.person_sourced_id = own.sourced_id
+""")
+
+
 def authorized_subjects(conn: Connection, on: date, key: str) -> dict[str, Recipient]:
     """The subjects the address `key` may receive information about on `on` (subject id → its Recipient).
 
     The candidates are only a prefilter (the address's own people and everyone linked to them);
     `authorized_recipients` decides.
     """
-    people = sorted(set(conn.execute(select(PersonVersion.sourced_id).where(
-        PersonVersion.rec_to.is_(None), func.lower(PersonVersion.email) == key)).scalars()))
-    if not people:
+    candidates = set(conn.execute(_CANDIDATES, {"key": key}).scalars())
+    if not candidates:
         return {}
-    candidates = set(people)
-    candidates.update(conn.execute(select(PersonAgent.person_sourced_id).where(
-        PersonAgent.agent_sourced_id.in_(people))).scalars())
-    candidates.update(conn.execute(select(PersonAgent.agent_sourced_id).where(
-        PersonAgent.person_sourced_id.in_(people))).scalars())
     found: dict[str, Recipient] = {}
     for recipient in authorized_recipients(conn, on, candidates):
         if recipient.address and recipient.address.lower() == key:
@@ -125,24 +140,59 @@ def use_link(engine: Engine, token: str, now: datetime) -> str | None:
     return session
 
 
-def session_address(engine: Engine, token: str | None, now: datetime) -> str | None:
-    """The address key behind a live family session, else None."""
+# One statement per request: the live session (and whether it is due a touch) and the data version,
+# a count and the newest id of every table whose rows record a change to what a family may see: roster
+# imports (every roster change, custody included), results imports (new results, corrections, queue
+# matches), staff matches and unmatches, stored policies. Each such row is written in the same
+# transaction as the change it records and none is ever deleted, so the version changes the moment a
+# change commits (the count also when PostgreSQL commits ids out of order). Sent straight to the driver:
+# it runs on every request, and SQLAlchemy's statement machinery costs more than the query.
+_SESSION_AND_VERSION = """
+SELECT s.address_key, CASE WHEN s.last_seen_at < :touch_before THEN 1 ELSE 0 END,
+       (SELECT count(*) FROM roster_imports), (SELECT max(id) FROM roster_imports),
+       (SELECT count(*) FROM result_imports), (SELECT max(id) FROM result_imports),
+       (SELECT count(*) FROM result_match_events), (SELECT max(id) FROM result_match_events),
+       (SELECT count(*) FROM program_policies), (SELECT max(id) FROM program_policies)
+FROM family_sessions s
+WHERE s.id = :id AND s.revoked_at IS NULL AND s.expires_at > :now
+"""
+_DRIVER_SQL = {"sqlite": _SESSION_AND_VERSION,
+               "postgresql": re.sub(r":(\w+)", r"%(\1)s", _SESSION_AND_VERSION)}
+
+
+def _read_session(engine: Engine, session_id: str, now: datetime) -> tuple | None:
+    """(address key, touch due, *data version) of a live session, else None: one statement, one snapshot."""
+    dialect = engine.dialect.name
+    params = {"id": session_id, "now": bulk_instant(now, dialect),
+              "touch_before": bulk_instant(now - TOUCH_EVERY, dialect)}
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_DRIVER_SQL[dialect], params)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool, which ends the read transaction (PostgreSQL)
+
+
+def _session_and_version(engine: Engine, token: str | None, now: datetime) -> tuple[str, tuple] | None:
+    """(address key, data version) for a live family session, else None; touches the session now and then."""
     if not token or len(token) > 128:
         return None
     session_id = _hash(token)
-    with engine.connect() as conn:
-        found = conn.execute(select(FamilySession.address_key, FamilySession.last_seen_at, FamilySession.expires_at,
-                                    FamilySession.revoked_at).where(FamilySession.id == session_id)).first()
-    if found is None or found.revoked_at is not None or now >= found.expires_at:
+    found = _read_session(engine, session_id, now)
+    if found is None:
         return None
-    if now - found.last_seen_at >= TOUCH_EVERY:
+    if found[1]:
         # A transaction that starts with its write (SQLite: no read-then-write upgrade to fail under load);
         # of many requests arriving together, one touches and the others find nothing to do.
         with engine.begin() as conn:
             conn.execute(update(FamilySession).where(FamilySession.id == session_id,
                                                      FamilySession.last_seen_at < now - TOUCH_EVERY)
                          .values(last_seen_at=now))
-    return found.address_key
+    return found[0], tuple(found[2:])
 
 
 def revoke(engine: Engine, token: str | None, now: datetime) -> None:
@@ -222,13 +272,26 @@ def _browser_language(request: Request) -> str:
     return "es" if request.headers.get("accept-language", "").lower().startswith("es") else "en"
 
 
+_CSRF_SLOT = f"csrf-slot-{secrets.token_hex(16)}"  # where a cached page gets the request's CSRF token
+
+
+@lru_cache(maxsize=8)
+def _words(lang: str) -> dict:
+    return {**WORDS.get(lang, WORDS["en"]), **FAMILY_WORDS.get(lang, FAMILY_WORDS["en"])}
+
+
+def _render(template: str, lang: str, csrf: str, **context) -> str:
+    from schoolpass.web.app import TEMPLATES
+
+    return TEMPLATES.get_template(template).render({"lang": lang, "w": _words(lang), "csrf": csrf, **context})
+
+
 def _page(request: Request, template: str, lang: str, code: int = 200, **context) -> HTMLResponse:
     from schoolpass.web.app import TEMPLATES
 
-    words = {**WORDS.get(lang, WORDS["en"]), **FAMILY_WORDS.get(lang, FAMILY_WORDS["en"])}
     token = csrf_token(request)
-    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "w": words, "csrf": token, **context},
-                                          status_code=code)
+    response = TEMPLATES.TemplateResponse(request, template, {"lang": lang, "w": _words(lang), "csrf": token,
+                                                              **context}, status_code=code)
     set_csrf_cookie(response, token, request.app.state.https)
     return response
 
@@ -238,28 +301,96 @@ def _message(request: Request, lang: str, key: str, code: int, sign_in: bool = F
     return _page(request, "family/message.html", lang, code, message=words[key], sign_in=sign_in)
 
 
+class Family:
+    """What one address may see on one day in one state of the data (see `_Families`)."""
+
+    __slots__ = ("subjects", "home")
+
+    def __init__(self, subjects: dict[str, Recipient]) -> None:
+        self.subjects = subjects
+        self.home: str | None = None  # the home page, with _CSRF_SLOT where the form's token goes
+
+
+class _Families:
+    """Each address's `Family`, for one generation: (data version, day, policy) as read on the request.
+
+    The rule is still `authorized_subjects` (the notices' rule), evaluated for that day against the data
+    as it stood at that version or later: any roster import, results import, staff match or unmatch, or
+    newly stored policy makes a new generation and the next request computes everything again. Nothing
+    is kept for a time: a custody change shows on the first request after its import commits.
+    """
+
+    LIMIT = 20_000  # addresses kept per generation (each about 2 kB with its page)
+
+    def __init__(self) -> None:
+        self.generation: tuple | None = None
+        self.families: dict[str, Family] = {}
+        self.lock = threading.Lock()
+
+    def get(self, generation: tuple, key: str) -> Family | None:
+        return self.families.get(key) if generation == self.generation else None
+
+    def put(self, generation: tuple, key: str, family: Family) -> None:
+        with self.lock:
+            if generation != self.generation or len(self.families) >= self.LIMIT:
+                self.generation, self.families = generation, {}
+            self.families[key] = family
+
+    def clear(self) -> None:
+        with self.lock:
+            self.generation, self.families = None, {}
+
+
+def _families(request: Request) -> _Families:
+    families = getattr(request.app.state, "families", None)
+    if families is None:
+        families = request.app.state.families = _Families()
+    return families
+
+
 @dataclass
 class Signed:
     key: str
     today: date
-    subjects: dict[str, Recipient]
+    family: Family
+
+    @property
+    def subjects(self) -> dict[str, Recipient]:
+        return self.family.subjects
 
     @property
     def language(self) -> str:
         return self.subjects[min(self.subjects)].language if self.subjects else "en"
 
 
+def _policy_key(request: Request) -> str | None:
+    """A policy file configured for the server is read again on every request (it may be edited)."""
+    configured = request.app.state.settings.policy
+    if not configured:
+        return None
+    try:
+        return Path(configured).read_text(encoding="utf-8")
+    except OSError:
+        return configured
+
+
 def _signed_in(request: Request, post: bool = False) -> Signed | Response:
     engine = request.app.state.engine
-    key = session_address(engine, request.cookies.get(COOKIE), _now())
-    if key is None:
+    found = _session_and_version(engine, request.cookies.get(COOKIE), _now())
+    if found is None:
         if post:
             return _message(request, _browser_language(request), "sign_in_again", 403, sign_in=True)
         return RedirectResponse("/family/", status_code=303)
+    key, version = found
     today = _today(request)
-    with engine.connect() as conn:
-        subjects = authorized_subjects(conn, today, key)
-    return Signed(key, today, subjects)
+    generation = (version, today, _policy_key(request))
+    families = _families(request)
+    family = families.get(generation, key)
+    if family is None:
+        with engine.connect() as conn:
+            family = Family(authorized_subjects(conn, today, key))
+        families.put(generation, key, family)
+    return Signed(key, today, family)
 
 
 def _policy(conn: Connection, request: Request):
@@ -267,22 +398,27 @@ def _policy(conn: Connection, request: Request):
     return policy_in_force(conn, Path(configured) if configured else None).policy
 
 
+# Built once: building a statement costs more than running it on a family's few people.
+_PEOPLE = (select(PersonVersion.sourced_id, PersonVersion.given_name, PersonVersion.family_name,
+                  PersonVersion.payload_hash)
+           .where(PersonVersion.sourced_id.in_(bindparam("ids", expanding=True)), PersonVersion.rec_to.is_(None),
+                  PersonVersion.valid_from <= bindparam("on", type_=Date()),
+                  (PersonVersion.valid_to.is_(None)) | (PersonVersion.valid_to > bindparam("on", type_=Date()))))
+_SCHOOLS = (select(PersonSchool.person_sourced_id, PersonSchool.payload_hash, OrgVersion.name)
+            .join(OrgVersion, OrgVersion.sourced_id == PersonSchool.org_sourced_id)
+            .where(PersonSchool.person_sourced_id.in_(bindparam("ids", expanding=True)), OrgVersion.rec_to.is_(None),
+                   OrgVersion.valid_from <= bindparam("on", type_=Date()),
+                   (OrgVersion.valid_to.is_(None)) | (OrgVersion.valid_to > bindparam("on", type_=Date()))))
+
+
 def _people(conn: Connection, ids: list[str], on: date) -> dict[str, dict]:
     """Given name, family name and school names of each subject, from the record in force on `on`."""
     if not ids:
         return {}
-    rows = conn.execute(
-        select(PersonVersion.sourced_id, PersonVersion.given_name, PersonVersion.family_name,
-               PersonVersion.payload_hash)
-        .where(PersonVersion.sourced_id.in_(ids), PersonVersion.rec_to.is_(None), PersonVersion.valid_from <= on,
-               (PersonVersion.valid_to.is_(None)) | (PersonVersion.valid_to > on))).all()
+    rows = conn.execute(_PEOPLE, {"ids": ids, "on": on}).all()
     # The schools of those records only (a district has hundreds of schools; a family sees a few).
     schools: dict[tuple[str, str], set[str]] = {}
-    for person, payload, name in conn.execute(
-            select(PersonSchool.person_sourced_id, PersonSchool.payload_hash, OrgVersion.name)
-            .join(OrgVersion, OrgVersion.sourced_id == PersonSchool.org_sourced_id)
-            .where(PersonSchool.person_sourced_id.in_(ids), OrgVersion.rec_to.is_(None), OrgVersion.valid_from <= on,
-                   (OrgVersion.valid_to.is_(None)) | (OrgVersion.valid_to > on))):
+    for person, payload, name in conn.execute(_SCHOOLS, {"ids": ids, "on": on}):
         schools.setdefault((person, payload), set()).add(name)
     found = {}
     for row in rows:
@@ -341,21 +477,54 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
     return response
 
 
-@router.get("/family/home", response_class=HTMLResponse)
-def home(request: Request) -> Response:
+def _home_page(request: Request, body: str) -> Response:
+    token = csrf_token(request)
+    response = HTMLResponse(body.replace(_CSRF_SLOT, str(escape(token))))
+    set_csrf_cookie(response, token, request.app.state.https)
+    return response
+
+
+def _home_cached(request: Request) -> Response | None:
+    """The home page when everything is at hand: a live session not due a touch, and the page already
+    made for this address in this state of the data. One short read; None: go the long way."""
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 128:
+        return None
+    found = _read_session(request.app.state.engine, _hash(token), _now())
+    if found is None or found[1]:
+        return None
+    generation = (tuple(found[2:]), _today(request), _policy_key(request))
+    family = _families(request).get(generation, found[0])
+    if family is None or family.home is None:
+        return None
+    return _home_page(request, family.home)
+
+
+def _home(request: Request) -> Response:
     me = _signed_in(request)
     if isinstance(me, Response):
         return me
-    rows = []
-    with request.app.state.engine.connect() as conn:
-        policy = _policy(conn, request)
-        people = _people(conn, sorted(me.subjects), me.today)
-        for subject_id in sorted(me.subjects):
-            person = people.get(subject_id)
-            if person is None:
-                continue
-            rows.append({**person, "status": status_of(conn, subject_id, me.today, policy).status})
-    return _page(request, "family/home.html", me.language, people=rows, day=me.today)
+    body = me.family.home
+    if body is None:
+        rows = []
+        with request.app.state.engine.connect() as conn:
+            policy = _policy(conn, request)
+            people = _people(conn, sorted(me.subjects), me.today)
+            for subject_id in sorted(me.subjects):
+                person = people.get(subject_id)
+                if person is None:
+                    continue
+                rows.append({**person, "status": status_of(conn, subject_id, me.today, policy).status})
+        body = me.family.home = _render("family/home.html", me.language, _CSRF_SLOT, people=rows, day=me.today)
+    return _home_page(request, body)
+
+
+@router.get("/family/home", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    # Most requests are answered right here, on the event loop (a thread hop costs more than the answer);
+    # sign-ins, touches and the first view after a change are worked out in the thread pool.
+    answer = _home_cached(request)
+    return answer if answer is not None else await run_in_threadpool(_home, request)
 
 
 def _subject_page(request: Request, me: Signed, subject_id: str, error: str | None = None,

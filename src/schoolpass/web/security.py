@@ -28,12 +28,27 @@ HEADERS = {
 }
 
 
-def secure_headers(response: Response, https: bool) -> Response:
-    for name, value in HEADERS.items():
-        response.headers[name] = value
-    if https:
-        response.headers["Strict-Transport-Security"] = "max-age=31536000"
-    return response
+class SecureHeaders:
+    """ASGI middleware: the headers above on every response (a plain ASGI wrapper, no task per request)."""
+
+    def __init__(self, app, https: bool) -> None:
+        self.app = app
+        extra = dict(HEADERS, **({"Strict-Transport-Security": "max-age=31536000"} if https else {}))
+        self.names = {name.lower().encode("latin-1") for name in extra}
+        self.headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in self.names]
+                message = {**message, "headers": headers + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def csrf_token(request: Request) -> str:
