@@ -72,7 +72,8 @@ def _daily_snapshot(students: int, seed: int) -> Path:
 
 
 def step_floor(students: int, seed: int, url: str) -> dict:
-    """Plain stdlib parse of users.csv + one bare bulk insert of its rows into a plain table."""
+    """Plain stdlib parse of every file the import reads (orgs, users, demographics) + one bare bulk insert
+    of each file's rows into a plain table (executemany on SQLite, COPY on PostgreSQL)."""
     from sqlalchemy import text
 
     from schoolpass.storage.bulk import insert_rows
@@ -80,16 +81,22 @@ def step_floor(students: int, seed: int, url: str) -> dict:
 
     engine = make_engine(url)
     roster = WORK / f"district-{students}-{seed}" / "roster"
+    counts = {}
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS floor_users"))
-        columns = [f"c{i}" for i in range(20)]
-        conn.execute(text(f"CREATE TABLE floor_users ({', '.join(c + ' TEXT' for c in columns)})"))
-        with open(roster / "users.csv", encoding="utf-8", newline="") as f:
-            reader = csv.reader(f)
-            next(reader)
-            rows = insert_rows(conn, "floor_users", columns, (tuple(r[:20]) for r in reader))
-        conn.execute(text("DROP TABLE floor_users"))
-    return {"rows": rows}
+        for name in ("orgs", "users", "demographics"):
+            path = roster / f"{name}.csv"
+            if not path.exists():
+                continue
+            with open(path, encoding="utf-8", newline="") as f:
+                reader = csv.reader(f)
+                width = len(next(reader))
+                columns = [f"c{i}" for i in range(width)]
+                conn.execute(text(f"DROP TABLE IF EXISTS floor_{name}"))
+                conn.execute(text(f"CREATE TABLE floor_{name} ({', '.join(c + ' TEXT' for c in columns)})"))
+                counts[f"{name}_rows"] = insert_rows(conn, f"floor_{name}", columns,
+                                                     (tuple(r[:width]) for r in reader))
+            conn.execute(text(f"DROP TABLE floor_{name}"))
+    return counts
 
 
 def step_import(students: int, seed: int, url: str, which: str) -> dict:

@@ -265,9 +265,7 @@ def authorized_pairs_table(
                            ordered=False)
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     if conn.dialect.name == "sqlite":
-        # The rule's own materialized steps and this table live in SQLite's temp database, whose page
-        # cache is ~2 MB by default: at district size every probe would be a read from the temp file.
-        conn.exec_driver_sql("PRAGMA temp.cache_size=-262144")
+        # Kept in SQLite's temp database, whose cache the engine enlarges (storage/engine.py).
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table} (subject_id TEXT, address_key TEXT, "
                              "PRIMARY KEY (subject_id, address_key)) WITHOUT ROWID")
         fill, keep_first = "INSERT OR IGNORE INTO", ""

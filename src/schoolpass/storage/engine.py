@@ -33,6 +33,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             # A district roster is hundreds of MB: random lookups need more than the 2 MB default cache.
             cursor.execute("PRAGMA cache_size=-131072")
+            # Staging tables, temporary tables and materialized subqueries live in the temp database, whose
+            # own cache is a few hundred KB: at district size every probe into them would be a file read.
+            cursor.execute("PRAGMA temp.cache_size=-131072")
             cursor.close()
 
         @event.listens_for(engine, "begin")
