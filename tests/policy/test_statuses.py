@@ -128,3 +128,68 @@ def test_everyone_equals_one_by_one(db, tmp_path_factory, results, days):
             assert set(together) == set(PEOPLE)
             for person_id in PEOPLE:
                 assert together[person_id] == status_of(conn, person_id, on, policy)
+
+
+# ---- the fast path (shared outcomes, ties on the last day) equals decide() per person ------------
+
+same_day_strategy = st.tuples(st.sampled_from(PEOPLE), st.integers(0, 12), st.integers(0, 23),
+                              st.sampled_from(["positive", "negative", "inconclusive"]),
+                              st.sampled_from(["94500-6", "94558-4"]))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(results=st.lists(same_day_strategy, max_size=30), days=st.lists(st.integers(0, 14), min_size=1, max_size=3),
+       data=st.data())
+def test_everyone_fast_path_equals_decide_per_person(db, tmp_path_factory, results, days, data):
+    """Few days, so people share facts (and outcomes) and have several results on their last day, stored in an
+    order (id) that disagrees with collection time; with and without explanations."""
+    from schoolpass.policy.status import ResultForStatus, decide, facts_from
+
+    db.reset()
+    import_roster(db.engine, write_export(tmp_path_factory.mktemp("roster")), date(2021, 1, 1))
+    start = datetime(2021, 11, 1, 8, tzinfo=ZONE)
+    order = data.draw(st.permutations(range(len(results))))
+    by_person: dict[str, list[ResultForStatus]] = {p: [] for p in PEOPLE}
+    with db.engine.begin() as conn:
+        import_id = conn.execute(insert(ResultImport).values(
+            format="test", source_name="t", source_sha256="0" * 64, imported_at=datetime.now(UTC),
+            summary="{}").returning(ResultImport.id)).scalar_one()
+        for n in order:
+            person_id, day, hour, result, code = results[n]
+            collected = start + timedelta(days=day, hours=hour // 2)  # same hour twice: ties broken by id
+            result_id = conn.execute(insert(LabResult).values(
+                lab="L", accession=f"A-{n}", test_code=code, patient_ids="[]", result=result,
+                collected_at=collected, collected_on=collected.date(), corrected=False, revision=1,
+                received_at=datetime.now(UTC), import_id=import_id, source_ref=f"line {n}", person_id=person_id,
+                match_method="id", staff_only=False).returning(LabResult.id)).scalar_one()
+            by_person[person_id].append(ResultForStatus(result_id, result, collected, collected.date(), code))
+    policy = parse_policy(FIVE_DAY.replace("2021-12-27", "2021-11-06"), "p.yaml")
+    with db.engine.connect() as conn:
+        for day in days:
+            on = date(2021, 11, 1) + timedelta(days=day)
+            for explain in (False, True):
+                together = list(everyone(conn, on, policy, explain=explain))
+                assert [s.id for s in together] == sorted(PEOPLE)
+                for status in together:
+                    reference = decide(status.id, on, facts_from(by_person[status.id], on), policy, explain=explain)
+                    assert status == reference and status.as_dict() == reference.as_dict()
+
+
+def test_status_stays_a_frozen_value():
+    import dataclasses
+
+    from schoolpass.policy.status import LatestResult, Status
+
+    on = date(2021, 11, 22)
+    status = Status("s-1", on, "cleared", None, None, on, LatestResult("negative", on, "94500-6"), ("why",))
+    twin = Status(id="s-1", on=on, status="cleared", return_on=None, exempt_until=None, next_test_due=on,
+                  last_result=LatestResult("negative", on, "94500-6"), reasons=("why",))
+    assert status == twin and hash(status) == hash(twin) and repr(status) == repr(twin)
+    assert dataclasses.replace(status, id="s-2") == Status("s-2", *dataclasses.astuple(status)[1:6], status.last_result,
+                                                             ("why",))
+    try:
+        status.status = "exempt"
+    except dataclasses.FrozenInstanceError:
+        pass
+    else:
+        raise AssertionError("a Status can be changed")

@@ -6,12 +6,16 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import groupby
+from operator import itemgetter
 
-from sqlalchemy import Connection, Date, String
+from sqlalchemy import Connection, Date
+from sqlalchemy.exc import DBAPIError
 
 from schoolpass.errors import NotFound, SchoolpassError
 from schoolpass.policy.model import Policy
-from schoolpass.policy.status import Facts, LatestResult, ResultForStatus, Status, decide, facts_from
+from schoolpass.policy.status import (Facts, LatestResult, Outcome, ResultForStatus, Status, decide, facts_from,
+                                      outcome)
 from schoolpass.results.models import LabResult
 from schoolpass.roster.authorization import active, in_force
 from schoolpass.roster.people import kind_of
@@ -56,35 +60,85 @@ def status_of(conn: Connection, person_id: str, on: date, policy: Policy) -> Sta
 
 
 def everyone(conn: Connection, on: date, policy: Policy, explain: bool = False) -> Iterator[Status]:
-    """The status of every active student and staff member on a day, from three set-based queries."""
-    params = {"on": on}
-    # Each person's last negative day and the results of their last day, in one pass over an index.
-    negatives: dict[str, date | None] = {}
-    latest: dict[str, LatestResult] = {}
-    rows = conn.execute(_on("""
-        SELECT l.person_id, l.last_negative, r.result, r.collected_on, r.test_code
-        FROM (SELECT person_id, max(collected_on) AS last_day,
-                     max(CASE WHEN result = 'negative' THEN collected_on END) AS last_negative
-              FROM lab_results WHERE person_id IS NOT NULL AND collected_on <= :on GROUP BY person_id) l
-        JOIN lab_results r ON r.person_id = l.person_id AND r.collected_on = l.last_day
-        ORDER BY r.person_id, r.collected_at, r.id""",  # the last row of a person is their latest result
-            ), params).all()
-    day = _Days()
-    for person_id, last_negative, result, collected_on, test_code in rows:
-        negatives[person_id] = day(last_negative)
-        latest[person_id] = LatestResult(result, day(collected_on), test_code)
-    del rows
-    positives: dict[str, list[date]] = {}
-    for person_id, day in conn.execute(_on(
+    """The status of every active student and staff member on a day, from three set-based queries.
+
+    The facts come from SQL as the driver gives them (SQLite: days as text); people with the same
+    facts on the same day share one `outcome` (a 500k-student district has a few hundred distinct
+    facts), so the per-person work is a lookup and a Status.
+    """
+    positives: dict[str, tuple] = {}  # person -> collection days of their positives, ascending
+    # (This first query also begins the connection's transaction: the driver-level reads below share it.)
+    for person_id, days in groupby(conn.execute(_on(
             "SELECT person_id, collected_on FROM lab_results WHERE person_id IS NOT NULL AND result = 'positive' "
-            "AND collected_on <= :on ORDER BY person_id, collected_on", person_id=String, collected_on=Date), params):
-        positives.setdefault(person_id, []).append(day)
-    subjects = conn.execute(_on(
-        f"SELECT p.sourced_id FROM person_versions p WHERE {in_force('p', None)} AND {active('p')} "
-        "AND p.kind IN ('student', 'staff') ORDER BY p.sourced_id"), params).scalars()
-    for person_id in subjects:
-        facts = Facts(positives.get(person_id, []), negatives.get(person_id), latest.get(person_id))
-        yield decide(person_id, on, facts, policy, explain=explain)
+            "AND collected_on <= :on ORDER BY person_id, collected_on"), {"on": on}), key=itemgetter(0)):
+        positives[person_id] = tuple(day for _, day in days)
+    # The results of each person's last day, in one pass over an index, each with the person's last
+    # negative day: its own day for a negative, else looked up (by index; few people are not negative).
+    # All results of a day carry the same last negative day. Of several results on the last day the
+    # latest (collected_at, id) is the latest result.
+    latest: dict[str, tuple] = {}  # person -> the row of their latest result
+    for row in _driver_rows(conn, """
+        SELECT l.person_id,
+               CASE WHEN r.result = 'negative' THEN r.collected_on
+                    ELSE (SELECT max(n.collected_on) FROM lab_results n
+                          WHERE n.person_id = l.person_id AND n.collected_on <= :on AND n.result = 'negative') END,
+               r.result, r.collected_on, r.test_code, r.collected_at, r.id
+        FROM (SELECT person_id, max(collected_on) AS last_day
+              FROM lab_results WHERE person_id IS NOT NULL AND collected_on <= :on GROUP BY person_id) l
+        JOIN lab_results r ON r.person_id = l.person_id AND r.collected_on = l.last_day""", on):
+        seen = latest.setdefault(row[0], row)
+        if seen is not row and seen[5:] < row[5:]:  # (collected_at, id)
+            latest[row[0]] = row
+    # Each person's facts as a key: (last_negative, result, collected_on, test_code), and with
+    # positives ((last_negative, result, collected_on, test_code), positive days); none: no results.
+    facts_of: dict[str, tuple] = {person_id: row[1:5] for person_id, row in latest.items()}
+    del latest
+    for person_id, days in positives.items():
+        facts_of[person_id] = (facts_of.get(person_id), days)
+    day = _Days()
+    decided: dict[tuple | None, Outcome] = {}
+    for (person_id,) in _driver_rows(conn, (
+            f"SELECT p.sourced_id FROM person_versions p WHERE {in_force('p', None)} AND {active('p')} "
+            "AND p.kind IN ('student', 'staff') ORDER BY p.sourced_id"), on):
+        facts = facts_of.get(person_id)
+        known = decided.get(facts)
+        if known is None:
+            known = decided[facts] = outcome(on, _facts(facts, day), policy, explain)
+        yield Status(person_id, on, *known)
+
+
+def _driver_rows(conn: Connection, sql: str, on: date, batch: int = 10_000) -> Iterator[tuple]:
+    """The rows of `sql` (one :on parameter) as the driver's tuples, fetched in batches.
+
+    Everyone's status reads about a million rows at 500k students, where a SQLAlchemy Row per row
+    costs more than the work done with it. Runs in the connection's transaction, which the caller
+    must have begun (any `conn.execute` does); driver errors surface as SQLAlchemy's.
+    """
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    if conn.dialect.name == "sqlite":
+        params: dict = {"on": on.isoformat()}  # as the Date type stores it
+    else:
+        sql, params = sql.replace(":on", "%(on)s"), {"on": on}
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
+    except dbapi_error as failure:
+        raise DBAPIError.instance(sql, params, failure, dbapi_error) from failure
+    finally:
+        cursor.close()
+
+
+def _facts(facts: tuple | None, day: _Days) -> Facts:
+    """A key of `everyone`'s facts (raw values from its queries) as `Facts`."""
+    latest, positive_days = facts if facts is not None and len(facts) == 2 else (facts, ())
+    decided = Facts([day(d) for d in positive_days])
+    if latest is not None:
+        last_negative, result, collected_on, test_code = latest
+        decided.latest_negative = day(last_negative)
+        decided.latest = LatestResult(result, day(collected_on), test_code)
+    return decided
 
 
 @dataclass
