@@ -252,3 +252,38 @@ def test_a_truncated_chain_with_its_head_row_moved_back_is_caught_only_by_a_kept
     sql(db, "UPDATE ledger_head SET seq = 17, hash = :hash WHERE id = 1", hash=chain[16]["hash"])
     assert verify(capsys, db).code == 0
     assert verify(capsys, db, "--head", kept).code != 0
+
+
+# --- the chain walked in parts at once (large ledgers): the same answer as one walk ------------------------
+
+TAMPERINGS = {
+    "untouched": [],
+    "changed at a cut": ["UPDATE ledger_entries SET address = 'x@example.com' WHERE seq = 10"],
+    "changed after a cut": ["UPDATE ledger_entries SET kind = 'test-overdue' WHERE seq = 11 AND kind <> 'test-overdue'",
+                            "UPDATE ledger_entries SET notice_id = 999 WHERE seq = 11"],
+    "deleted at a cut": ["DELETE FROM ledger_entries WHERE seq = 10"],
+    "deleted after a cut": ["DELETE FROM ledger_entries WHERE seq = 11"],
+    "deleted first": ["DELETE FROM ledger_entries WHERE seq = 1"],
+    "deleted last": ["DELETE FROM ledger_entries WHERE seq = 20"],
+    "hash rewritten at a cut": ["UPDATE ledger_entries SET hash = '" + "1" * 64 + "' WHERE seq = 10"],
+    "seq 0 forged": ["UPDATE ledger_entries SET seq = 0 WHERE seq = 1"],
+    "swapped across a cut": ["UPDATE ledger_entries SET seq = -10 WHERE seq = 10",
+                             "UPDATE ledger_entries SET seq = 10 WHERE seq = 11",
+                             "UPDATE ledger_entries SET seq = 11 WHERE seq = -10"],
+}
+
+
+@pytest.mark.parametrize("tampering", sorted(TAMPERINGS))
+def test_walking_the_chain_in_parts_gives_the_same_answer(db, chain, tampering):
+    for statement in TAMPERINGS[tampering]:
+        sql(db, statement)
+    kept = chain[14]["hash"]
+    with db.engine.connect() as conn:
+        answers = {parts: (ledger.verify(conn, parts=parts), ledger.verify(conn, kept, parts=parts))
+                   for parts in (1, 2, 3)}
+    assert (answers[1][0].ok, answers[1][1].ok) == ((True, True) if tampering == "untouched" else (False, False))
+    for parts, answer in answers.items():
+        assert [a.first_bad_seq for a in answer] == [a.first_bad_seq for a in answers[1]], (tampering, parts)
+        assert [a.ok for a in answer] == [a.ok for a in answers[1]], (tampering, parts)
+        if tampering == "untouched":
+            assert answer == answers[1]
