@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated
 
@@ -9,19 +10,27 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from schoolpass import cli_support as cli
-from schoolpass.disclosure.cli import app as ledger_app
-from schoolpass.disclosure.cli import breach_scope_command
 from schoolpass.errors import InputRejected, SchoolpassError
-from schoolpass.notices.cli import daily_command, send_command
-from schoolpass.notices.sink import smtp_sink_command
-from schoolpass.policy.cli import app as policy_app
-from schoolpass.policy.cli import status_command, statuses_command
-from schoolpass.results.cli import app as results_app
-from schoolpass.roster.cli import app as roster_app
-from schoolpass.storage.migrate import upgrade
-from schoolpass.synth.cli import synth_command
-from schoolpass.web.cli import serve_command
-from schoolpass.web.staff_cli import app as staff_app
+
+# Each command's module, imported only when that command runs (or for help over all of them):
+# the web app, notices and synthetic-data modules cost every other command a second to import.
+GROUPS = {  # name: (module, its Typer app)
+    "roster": ("schoolpass.roster.cli", "app"),
+    "results": ("schoolpass.results.cli", "app"),
+    "policy": ("schoolpass.policy.cli", "app"),
+    "ledger": ("schoolpass.disclosure.cli", "app"),
+    "staff": ("schoolpass.web.staff_cli", "app"),
+}
+COMMANDS = {  # name: (module, its command function)
+    "daily": ("schoolpass.notices.cli", "daily_command"),
+    "send": ("schoolpass.notices.cli", "send_command"),
+    "smtp-sink": ("schoolpass.notices.sink", "smtp_sink_command"),
+    "breach-scope": ("schoolpass.disclosure.cli", "breach_scope_command"),
+    "serve": ("schoolpass.web.cli", "serve_command"),
+    "status": ("schoolpass.policy.cli", "status_command"),
+    "statuses": ("schoolpass.policy.cli", "statuses_command"),
+    "synth": ("schoolpass.synth.cli", "synth_command"),
+}
 
 app = typer.Typer(
     help="schoolpass: a school district's health testing program, without telling the wrong family.",
@@ -29,19 +38,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(roster_app, name="roster")
-app.add_typer(results_app, name="results")
-app.add_typer(policy_app, name="policy")
-app.add_typer(ledger_app, name="ledger")
-app.add_typer(staff_app, name="staff")
-app.command("daily")(daily_command)
-app.command("send")(send_command)
-app.command("smtp-sink")(smtp_sink_command)
-app.command("breach-scope")(breach_scope_command)
-app.command("serve")(serve_command)
-app.command("status")(status_command)
-app.command("statuses")(statuses_command)
-app.command("synth")(synth_command)
+_registered: set[str] = set()
+
+
+def _register(names) -> None:
+    """Add these commands (by name) to the app, importing their modules now."""
+    for name in GROUPS:
+        if name in names and name not in _registered:
+            module, attr = GROUPS[name]
+            app.add_typer(getattr(importlib.import_module(module), attr), name=name)
+            _registered.add(name)
+    for name in COMMANDS:
+        if name in names and name not in _registered:
+            module, attr = COMMANDS[name]
+            app.command(name)(getattr(importlib.import_module(module), attr))
+            _registered.add(name)
+    if "init" not in _registered:
+        app.command("init")(init_command)
+        _registered.add("init")
+
+
+def _command_named(args: list[str]) -> str | None:
+    """The command the arguments name (after the global options), if any."""
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--db":
+            next(rest, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 @app.callback()
@@ -53,9 +78,10 @@ def _global_options(
     cli.GLOBALS.debug = debug
 
 
-@app.command("init")
 def init_command(db: cli.DbOption = None) -> None:
     """Create or upgrade the database schema (safe to run twice)."""
+    from schoolpass.storage.migrate import upgrade
+
     before, after = upgrade(cli.engine(db))
     if before == after:
         cli.out.print(f"Schema already at revision {after}.")
@@ -66,6 +92,8 @@ def init_command(db: cli.DbOption = None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    named = _command_named(args)
+    _register({named} if named in GROUPS or named in COMMANDS else GROUPS.keys() | COMMANDS.keys())
     try:
         # Standalone mode: Typer reports usage errors itself and exits with the command's code.
         app(args=args, prog_name="schoolpass")

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from schoolpass.policy.model import default_policy
+from functools import cache
 
-# The tests the built-in program counts (LOINC); the policy in force may name others.
-PROGRAM_TEST_CODES = default_policy().test_codes
+
+@cache
+def program_test_codes() -> frozenset[str]:
+    """The tests the built-in program counts (LOINC); the policy in force may name others.
+
+    Read on first use: the policy model (pydantic, YAML) is not loaded by every command that imports this.
+    """
+    from schoolpass.policy.model import default_policy
+
+    return default_policy().test_codes
+
+
+def __getattr__(name: str):
+    if name == "PROGRAM_TEST_CODES":  # the same set, as a module constant
+        return program_test_codes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 POSITIVE_CODES = frozenset({"260373001", "10828004", "720735008"})  # Detected, Positive, Presumptive positive
 NEGATIVE_CODES = frozenset({"260415000", "260385009"})  # Not detected, Negative

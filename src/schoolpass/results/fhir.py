@@ -19,7 +19,7 @@ from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
-from schoolpass.results.codes import PROGRAM_TEST_CODES, interpret
+from schoolpass.results.codes import interpret, program_test_codes
 from schoolpass.results.records import LabResult, ParseOutcome, ParseProblem
 
 LOINC = "http://loinc.org"
@@ -53,8 +53,9 @@ BUNDLE_TYPES = frozenset({"document", "message", "transaction", "transaction-res
 
 
 def parse_fhir(stream: BinaryIO | TextIO, zone: ZoneInfo, now: datetime, outcome: ParseOutcome,
-               test_codes: frozenset[str] = PROGRAM_TEST_CODES) -> Iterator[LabResult]:
+               test_codes: frozenset[str] | None = None) -> Iterator[LabResult]:
     """Yield one LabResult per program-test Observation; bad records go to outcome.problems."""
+    test_codes = program_test_codes() if test_codes is None else test_codes
     if now.tzinfo is None:
         now = now.replace(tzinfo=zone)
     raw = _load_json(stream, outcome)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from schoolpass.results.codes import PROGRAM_TEST_CODES, interpret
+from schoolpass.results.codes import interpret, program_test_codes
 from schoolpass.results.hl7_tokens import (
     Encoding,
     component,
@@ -38,12 +38,13 @@ _BIRTH = re.compile(r"[0-9]{8}")
 
 
 def parse_hl7(lines: Iterable[str], zone: ZoneInfo, now: datetime, outcome: ParseOutcome,
-              test_codes: frozenset[str] = PROGRAM_TEST_CODES) -> Iterator[LabResult]:
+              test_codes: frozenset[str] | None = None) -> Iterator[LabResult]:
     """The program's results in an ELR file; bad messages go to `outcome.problems` instead.
 
     `lines` may be an open text file (read in 1 MB chunks) or any iterable of text pieces;
     segments end in CR, LF or CRLF. Times without an offset are read in `zone`.
     """
+    test_codes = program_test_codes() if test_codes is None else test_codes
     if now.tzinfo is None:
         now = now.replace(tzinfo=zone)
     for number, segments in enumerate(iter_messages(iter_segments(lines)), 1):

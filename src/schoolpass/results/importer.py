@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,15 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Date, Engine, bindparam, column, text
 
 from schoolpass import background
 from schoolpass.errors import InputRejected, Problem, SchoolpassError
 from schoolpass.results import matching
-from schoolpass.results.codes import PROGRAM_TEST_CODES
+from schoolpass.results.codes import program_test_codes
 from schoolpass.results.formats import detect_format
-from schoolpass.results.models import LabResult as StoredResult
-from schoolpass.results.models import ResultImport
+from schoolpass.results import staging
+from schoolpass.results.records import ParseOutcome
 from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS, staged_batches
 from schoolpass.roster.names import fold_name
 from schoolpass.storage.bulk import insert_rows
@@ -66,7 +67,7 @@ def _stage_sql(conn: Connection) -> None:
     postgres = conn.dialect.name == "postgresql"
     date, moment, flag = ("DATE", "TIMESTAMPTZ", "BOOLEAN") if postgres else ("TEXT", "TEXT", "INTEGER")
     suffix = " ON COMMIT DROP" if postgres else ""
-    for table in ("stage_results", "kept", "replacing"):
+    for table in ("stage_results", "kept", "existing", "replacing"):
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'' if postgres else 'temp.'}{table}")
     conn.exec_driver_sql(
         "CREATE TEMP TABLE stage_results (row_no INTEGER PRIMARY KEY, lab TEXT, accession TEXT, test_code TEXT, "
@@ -74,10 +75,13 @@ def _stage_sql(conn: Connection) -> None:
         f"result_text TEXT, collected_at {moment}, collected_on {date}, resulted_at {moment}, corrected {flag}, "
         f"source_ref TEXT, given_key TEXT, family_key TEXT){suffix}")
     conn.exec_driver_sql(f"CREATE TEMP TABLE kept (row_no INTEGER PRIMARY KEY){suffix}")
+    # Kept rows whose key is already stored, with the stored result (looked up once).
+    conn.exec_driver_sql(f"CREATE TEMP TABLE existing (row_no INTEGER PRIMARY KEY, result_id INTEGER NOT NULL){suffix}")
     conn.exec_driver_sql(f"CREATE TEMP TABLE replacing (result_id INTEGER PRIMARY KEY, row_no INTEGER){suffix}")
+    conn.exec_driver_sql("CREATE INDEX ix_replacing_row_no ON replacing (row_no)")
 
 
-def _stage(conn: Connection, batches: background.Batches, progress: Progress | None) -> int:
+def _stage(conn: Connection, batches, progress: Progress | None) -> int:
     """Load the parsed batches into staging; returns how many results."""
     count = 0
     for rows, ids in batches:
@@ -86,9 +90,55 @@ def _stage(conn: Connection, batches: background.Batches, progress: Progress | N
         count += len(rows)
         if progress:
             progress(len(rows))
+    return count
+
+
+def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: datetime, test_codes: frozenset[str],
+                progress: Progress | None, summary: ResultsImportSummary) -> ParseOutcome:
+    """Parse the file into staging: a large SimpleReport CSV in two halves at once (a worker
+    process each), a large other file in one worker, a small one here. Returns the outcome."""
+    dialect = conn.dialect.name
+    large = path.stat().st_size >= background.MIN_BYTES
+    split = staging.csv_split(path) if fmt == "simplereport-csv" and large and (os.cpu_count() or 1) > 1 else 0
+    if split:
+        halves = [background.Batches(staging.staged_csv_part, path, zone, now, dialect, test_codes, start, end,
+                                     in_background=True) for start, end in ((0, split), (split, None))]
+        try:
+            for half in halves:
+                half.start()
+            summary.results = _stage(conn, _alternate([iter(half) for half in halves]), progress)
+        finally:
+            for half in halves:
+                half.close()
+        first, second = (half.result for half in halves)
+        if first.part_aligned and not first.stopped and not second.stopped:
+            conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
+                              "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
+            return ParseOutcome(problems=first.problems + second.problems,
+                                skipped_analytes=first.skipped_analytes + second.skipped_analytes)
+        # No record ends at the middle (a quoted field spans it), or the text is unreadable
+        # somewhere: read the whole file in one pass, which alone says exactly where.
+        conn.exec_driver_sql("DELETE FROM stage_results")
+        conn.exec_driver_sql("DELETE FROM to_match_ids")
+    batches = background.Batches(staged_batches, fmt, path, zone, now, dialect, test_codes, in_background=large)
+    try:
+        summary.results = _stage(conn, batches.start(), progress)
+    finally:
+        batches.close()
     conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
                       "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
-    return count
+    return batches.result
+
+
+def _alternate(iterators: list):
+    """The items of several iterators, taking from each in turn until all are done."""
+    while iterators:
+        for it in list(iterators):
+            item = next(it, None)
+            if item is None:
+                iterators.remove(it)
+            else:
+                yield item
 
 
 def _same(column: str) -> str:
@@ -111,12 +161,20 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
     stamp = {"now": now, "import_id": import_id, "roster": _roster_now(conn)}
     typed = [bindparam("now", type_=UtcDateTime())]
 
+    conn.execute(text(f"""
+        INSERT INTO existing (row_no, result_id)
+        SELECT s.row_no, r.id FROM stage_results s JOIN kept k ON k.row_no = s.row_no
+        JOIN lab_results r ON {same_key}"""))
+    if postgres:
+        conn.exec_driver_sql("ANALYZE existing")
+
     # Corrections of stored results (a correction identical to what is stored is a duplicate).
     conn.execute(text(f"""
         INSERT INTO replacing (result_id, row_no)
-        SELECT r.id, s.row_no FROM stage_results s JOIN kept k ON k.row_no = s.row_no
-        JOIN lab_results r ON {same_key}
-        WHERE s.corrected AND NOT (r.corrected AND {same_content})"""))
+        SELECT r.id, s.row_no FROM existing e JOIN stage_results s ON s.row_no = e.row_no
+        JOIN lab_results r ON r.id = e.result_id
+        WHERE s.corrected AND NOT (r.corrected AND {same_content})
+        ORDER BY e.row_no"""))
     summary.corrected = conn.execute(text("SELECT count(*) FROM replacing")).scalar()
     conn.execute(text("""
         INSERT INTO lab_result_revisions (result_id, revision, result, result_code, result_text, collected_at,
@@ -140,16 +198,16 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
 
     # The same result again: counted, and flagged when the lab now says something else.
     for (ref,) in conn.execute(text(f"""
-        SELECT s.source_ref FROM stage_results s JOIN kept k ON k.row_no = s.row_no
-        JOIN lab_results r ON {same_key}
+        SELECT s.source_ref FROM existing e JOIN stage_results s ON s.row_no = e.row_no
+        JOIN lab_results r ON r.id = e.result_id
         WHERE NOT EXISTS (SELECT 1 FROM replacing x WHERE x.row_no = s.row_no)
           AND r.import_id <> :import_id AND NOT ({same_content})
-        ORDER BY s.row_no"""), stamp):
+        ORDER BY e.row_no"""), stamp):
         summary.warnings.append(f"{ref}: a result with this accession number and test code is already stored "
                                 "with a different value; only a correction replaces it")
-    summary.duplicates += conn.execute(text(f"""
-        SELECT count(*) FROM stage_results s JOIN kept k ON k.row_no = s.row_no JOIN lab_results r ON {same_key}
-        WHERE NOT EXISTS (SELECT 1 FROM replacing x WHERE x.row_no = s.row_no)""")).scalar()
+    summary.duplicates += conn.execute(text("""
+        SELECT count(*) FROM existing e WHERE NOT EXISTS (SELECT 1 FROM replacing x WHERE x.row_no = e.row_no)""")
+    ).scalar()
 
     # New results.
     columns = ", ".join(RESULT_COLUMNS)
@@ -159,18 +217,19 @@ def _apply(conn: Connection, import_id: int, now: datetime, summary: ResultsImpo
         SELECT s.lab, s.accession, s.test_code, {", ".join("s." + c for c in RESULT_COLUMNS)}, 1, :now,
                :import_id, m.person_id, m.method, m.reason, FALSE, :roster
         FROM stage_results s JOIN kept k ON k.row_no = s.row_no JOIN match_outcome m ON m.ref = s.row_no
-        WHERE NOT EXISTS (SELECT 1 FROM lab_results r WHERE {same_key})""").bindparams(*typed), stamp).rowcount
+        WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.row_no = s.row_no)""").bindparams(*typed), stamp).rowcount
 
-    for method, count in conn.execute(text("""
-        SELECT r.match_method, count(*) FROM lab_results r
-        WHERE r.import_id = :import_id AND r.received_at = :now GROUP BY r.match_method""").bindparams(*typed),
-                                      stamp):
-        if method == "id":
-            summary.matched_by_id = count
-        elif method == "name-birth-date":
-            summary.matched_by_name = count
-        elif method is None:
-            summary.unmatched = count
+    # How what this import wrote is matched: its new results and the corrections it applied
+    # (read from the staged rows: lab_results has no index by import).
+    by_id, by_name, unmatched = conn.execute(text("""
+        SELECT coalesce(sum(CASE WHEN method = 'id' THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN method = 'name-birth-date' THEN 1 ELSE 0 END), 0),
+               coalesce(sum(CASE WHEN method IS NULL THEN 1 ELSE 0 END), 0)
+        FROM (SELECT m.method FROM kept k JOIN match_outcome m ON m.ref = k.row_no
+              WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.row_no = k.row_no)
+              UNION ALL
+              SELECT r.match_method FROM replacing x JOIN lab_results r ON r.id = x.result_id) written""")).one()
+    summary.matched_by_id, summary.matched_by_name, summary.unmatched = by_id, by_name, unmatched
 
 
 def _roster_now(conn: Connection) -> int:
@@ -185,12 +244,13 @@ def rematch_queue(conn: Connection, exclude_import: int | None = None) -> int:
     can change their outcome). Results staff sent back to the queue wait for staff.
     """
     roster = _roster_now(conn)
-    query = select(StoredResult.id, StoredResult.patient_ids, StoredResult.given_name, StoredResult.family_name,
-                   StoredResult.birth_date).where(StoredResult.person_id.is_(None), StoredResult.staff_only.is_(False),
-                                                  StoredResult.tried_roster < roster)
-    if exclude_import is not None:
-        query = query.where(StoredResult.import_id != exclude_import)
-    waiting = conn.execute(query).all()
+    # SQL text, not the ORM models: importing the ORM costs every `results import` a quarter second.
+    waiting = conn.execute(text(
+        "SELECT id, patient_ids, given_name, family_name, birth_date FROM lab_results "
+        "WHERE person_id IS NULL AND NOT staff_only AND tried_roster < :roster"
+        + (" AND import_id <> :exclude" if exclude_import is not None else "")
+    ).columns(column("id"), column("patient_ids"), column("given_name"), column("family_name"),
+              column("birth_date", Date)), {"roster": roster, "exclude": exclude_import}).all()
     if not waiting:
         return 0
     conn.exec_driver_sql("DELETE FROM to_match")
@@ -213,9 +273,10 @@ def rematch_queue(conn: Connection, exclude_import: int | None = None) -> int:
 
 def import_results(
     engine: Engine, path: Path, fmt: str, zone: ZoneInfo, now: datetime | None = None,
-    progress: Progress | None = None, test_codes: frozenset[str] = PROGRAM_TEST_CODES,
+    progress: Progress | None = None, test_codes: frozenset[str] | None = None,
 ) -> ResultsImportSummary:
     """Import one lab file; `test_codes` are the tests the program counts (the policy's)."""
+    test_codes = program_test_codes() if test_codes is None else test_codes
     path = Path(path)
     if not path.is_file():
         raise SchoolpassError(f"{path.name}: no such file")
@@ -229,27 +290,24 @@ def import_results(
     with engine.begin() as conn:
         _stage_sql(conn)
         matching.create_work_tables(conn)
-        large = path.stat().st_size >= background.MIN_BYTES
-        batches = background.Batches(staged_batches, fmt, path, zone, now, conn.dialect.name, test_codes,
-                                     in_background=large)
-        try:
-            summary.results = _stage(conn, batches.start(), progress)
-        finally:
-            batches.close()
-        outcome = batches.result
+        outcome = _stage_file(conn, fmt, path, zone, now, test_codes, progress, summary)
         summary.skipped_analytes = outcome.skipped_analytes
         if outcome.problems:
             raise InputRejected([_problem(path.name, p) for p in outcome.problems])
         matching.match_all(conn)
-        import_id = conn.execute(insert(ResultImport).values(
-            format=fmt, source_name=path.name[:255], source_sha256=digest.hexdigest(), imported_at=now,
-            summary="{}").returning(ResultImport.id)).scalar_one()
+        import_id = conn.execute(text(
+            "INSERT INTO result_imports (format, source_name, source_sha256, imported_at, summary) "
+            "VALUES (:format, :name, :sha, :now, '{}') RETURNING id").bindparams(bindparam("now", type_=UtcDateTime())),
+            {"format": fmt, "name": path.name[:255], "sha": digest.hexdigest(), "now": now}).scalar_one()
         summary.import_id = import_id
         _apply(conn, import_id, now, summary)
         summary.queue_matched = rematch_queue(conn, exclude_import=import_id)
-        conn.execute(ResultImport.__table__.update().where(ResultImport.id == import_id)
-                     .values(summary=json.dumps(summary.as_dict(), sort_keys=True)))
+        conn.execute(text("UPDATE result_imports SET summary = :summary WHERE id = :id"),
+                     {"summary": json.dumps(summary.as_dict(), sort_keys=True), "id": import_id})
         matching.drop_work_tables(conn)
+        if conn.dialect.name == "sqlite":  # the staged file's rows would otherwise stay with the connection
+            for table in ("stage_results", "kept", "existing", "replacing"):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table}")
         if conn.dialect.name == "postgresql" and summary.new > 10000:
             conn.exec_driver_sql("ANALYZE lab_results")
     return summary

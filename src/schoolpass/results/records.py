@@ -46,3 +46,8 @@ class ParseOutcome:
 
     problems: list[ParseProblem]
     skipped_analytes: int = 0  # observations outside the program's test codes (e.g. flu in a panel)
+    # Reading a file in parts (staging.staged_csv_part): the text stopped being readable (an
+    # unreadable CSV or non-UTF-8 text: only the whole file's reading says where), and whether a
+    # part that stops before the file's end really ends where a record ends.
+    stopped: bool = False
+    part_aligned: bool = False

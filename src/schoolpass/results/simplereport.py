@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from schoolpass.results.codes import PROGRAM_TEST_CODES, interpret
+from schoolpass.results.codes import interpret, program_test_codes
 from schoolpass.results.records import LabResult, ParseOutcome, ParseProblem
 from schoolpass.csvrows import read_rows
 
@@ -74,8 +74,9 @@ class _Times:
 
 def parse_simplereport(
     text: TextIO, zone: ZoneInfo, now: datetime, outcome: ParseOutcome,
-    test_codes: frozenset[str] = PROGRAM_TEST_CODES,
+    test_codes: frozenset[str] | None = None,
 ) -> Iterator[LabResult]:
+    test_codes = program_test_codes() if test_codes is None else test_codes
     times = _Times(zone)
     problems = outcome.problems
 
@@ -83,37 +84,13 @@ def parse_simplereport(
         problems.append(ParseProblem(f"line {line}", what))
 
     for line, values in read_rows(text, READ, OPTIONAL, report, any_of=(SEX_COLUMNS,)):
-        (patient_id, family, given, dob_text, accession, test_code, result_text, collected_text,
-         resulted_text, lab, status) = values
         where = f"line {line}"
-        bad = len(problems)
-        if not accession:
-            problems.append(ParseProblem(where, "accession_number is empty"))
-        if not test_code:
-            problems.append(ParseProblem(where, "test_performed_code is empty"))
-        if not result_text:
-            problems.append(ParseProblem(where, "test_result is empty"))
-        birth_date = None
-        if dob_text:
-            birth_date = times.day(dob_text)
-            if birth_date is None:
-                problems.append(ParseProblem(where, "patient_dob is not a date"))
-        if not patient_id and not (given and family and birth_date):
-            problems.append(ParseProblem(where, "no patient_id, and no full name with patient_dob"))
-        collected_at = times.moment(collected_text) if collected_text else None
-        if not collected_text:
-            problems.append(ParseProblem(where, "specimen_collection_date is empty"))
-        elif collected_at is None:
-            problems.append(ParseProblem(where, "specimen_collection_date is not a date"))
-        elif collected_at > now:
-            problems.append(ParseProblem(where, "specimen_collection_date is in the future"))
-        resulted_at = times.moment(resulted_text) if resulted_text else None
-        if resulted_text and resulted_at is None:
-            problems.append(ParseProblem(where, "test_result_date is not a date"))
-        if status.upper() not in ("", "F", "C", "P"):
-            problems.append(ParseProblem(where, "test_result_status must be F or C"))
-        if len(problems) > bad:
+        checked = _check_row(where, values, times, now, problems)
+        if checked is None:
             continue
+        (patient_id, family, given, _dob, accession, test_code, result_text, _collected, _resulted, lab,
+         status) = values
+        birth_date, collected_at, resulted_at = checked
         if test_code not in test_codes:
             outcome.skipped_analytes += 1
             continue
@@ -134,3 +111,38 @@ def parse_simplereport(
             resulted_at=resulted_at,
             corrected=status.upper() == "C",
         )
+
+
+def _check_row(where: str, values, times: _Times, now: datetime, problems: list[ParseProblem]):
+    """(birth date, collected at, resulted at) of a good row; None, with its problems listed, for a bad one."""
+    (patient_id, family, given, dob_text, accession, test_code, result_text, collected_text,
+     resulted_text, lab, status) = values
+    bad = len(problems)
+    if not accession:
+        problems.append(ParseProblem(where, "accession_number is empty"))
+    if not test_code:
+        problems.append(ParseProblem(where, "test_performed_code is empty"))
+    if not result_text:
+        problems.append(ParseProblem(where, "test_result is empty"))
+    birth_date = None
+    if dob_text:
+        birth_date = times.day(dob_text)
+        if birth_date is None:
+            problems.append(ParseProblem(where, "patient_dob is not a date"))
+    if not patient_id and not (given and family and birth_date):
+        problems.append(ParseProblem(where, "no patient_id, and no full name with patient_dob"))
+    collected_at = times.moment(collected_text) if collected_text else None
+    if not collected_text:
+        problems.append(ParseProblem(where, "specimen_collection_date is empty"))
+    elif collected_at is None:
+        problems.append(ParseProblem(where, "specimen_collection_date is not a date"))
+    elif collected_at > now:
+        problems.append(ParseProblem(where, "specimen_collection_date is in the future"))
+    resulted_at = times.moment(resulted_text) if resulted_text else None
+    if resulted_text and resulted_at is None:
+        problems.append(ParseProblem(where, "test_result_date is not a date"))
+    if status.upper() not in ("", "F", "C", "P"):
+        problems.append(ParseProblem(where, "test_result_status must be F or C"))
+    if len(problems) > bad:
+        return None
+    return birth_date, collected_at, resulted_at
