@@ -86,12 +86,13 @@ WITH subjects AS{inline} (
     WHERE {in_force('p', known_after)} AND {active('p')} AND p.kind IN ('student', 'staff') {only}
 ),
 pairs AS{inline} (
-    SELECT s.sourced_id AS subject_id, pa.agent_sourced_id AS contact_id
+    SELECT s.sourced_id AS subject_id, pa.agent_sourced_id AS contact_id,
+           s.health_notices AS subject_notices, s.birth_date AS subject_birth_date
     FROM subjects s
     CROSS JOIN person_agents pa
     WHERE s.kind = 'student' AND pa.person_sourced_id = s.sourced_id AND pa.payload_hash = s.payload_hash
     UNION
-    SELECT s.sourced_id, c.sourced_id
+    SELECT s.sourced_id, c.sourced_id, s.health_notices, s.birth_date
     FROM subjects s
     CROSS JOIN person_agents pa
     CROSS JOIN person_versions c
@@ -100,7 +101,8 @@ pairs AS{inline} (
       AND {in_force('c', known_after)}
 ),
 contacts AS{inline} (
-    SELECT pairs.subject_id, c.sourced_id, c.contact_role, c.health_notices, c.email,
+    SELECT pairs.subject_id, pairs.subject_notices, pairs.subject_birth_date,
+           c.sourced_id, c.contact_role, c.health_notices, c.email,
            c.given_name, c.family_name, c.language, c.active_from, c.active_until
     FROM pairs
     CROSS JOIN person_versions c
@@ -118,10 +120,9 @@ candidates AS{inline} (
       AND (s.kind = 'staff' OR (s.birth_date IS NOT NULL AND s.birth_date <= :adult_born_by))
     UNION ALL
     SELECT c.subject_id, c.sourced_id, c.contact_role, c.given_name, c.family_name, c.email, c.language
-    FROM contacts c
-    JOIN subjects s ON s.sourced_id = c.subject_id
-    WHERE s.health_notices = 'allow'
-      AND (s.birth_date IS NULL OR s.birth_date > :adult_born_by)
+    FROM contacts c  -- each row carries its subject's notices flag and birth date (from subjects, by pairs)
+    WHERE c.subject_notices = 'allow'
+      AND (c.subject_birth_date IS NULL OR c.subject_birth_date > :adult_born_by)
       AND c.contact_role IN ('parent', 'guardian') AND c.health_notices = 'allow' AND {active('c')}
 )
 SELECT cand.subject_id, cand.recipient_id, cand.relation, cand.given_name, cand.family_name,
