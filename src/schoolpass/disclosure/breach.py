@@ -10,7 +10,7 @@ token's subject), so a rendering bug cannot hide here either.
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -25,6 +25,7 @@ from schoolpass.roster.authorization import (
     born_by_for_age,
     in_force,
 )
+from schoolpass.processes import worker_context
 from schoolpass.storage.sql import typed
 
 # HIPAA breach notification (45 CFR 164.404-408): 500 or more people -> HHS within 60 days;
@@ -114,6 +115,29 @@ def _not_authorized_on(conn: Connection, day: date, first: date, last: date, seq
     return found
 
 
+def _bounds_in_process(url: str, parts: int) -> list[tuple[str | None, str | None]]:
+    from schoolpass.storage.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _bounds(conn, parts)
+    finally:
+        engine.dispose()
+
+
+def _part(url: str, first: date, last: date, seqs: tuple[int, int], lo: str | None, hi: str | None) -> list[tuple]:
+    """`_not_authorized_on` for the window's last day, in a worker process with a connection of its own."""
+    from schoolpass.storage.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _not_authorized_on(conn, last, first, last, seqs, lo, hi)
+    finally:
+        engine.dispose()
+
+
 def _entries_about(conn: Connection, subjects: list[str], first: date, last: date) -> list[tuple]:
     """(seq, on_date, subject_id, address) of the window's entries about these subjects (by the subject index)."""
     # SQLite: `+` keeps it on the subject index (through on_date it would read the whole window per batch).
@@ -160,25 +184,23 @@ def breach_scope(conn: Connection, first: date, last: date, parts: int = 2) -> B
 
     Everyone whose roster facts do not change inside the window is authorized on every day of it exactly
     as on its last day: their entries are checked against the rule for the last day, in SQL, with the
-    subjects split by id into `parts` replayed in parallel on connections of their own (the work is in the
-    database, not in Python); call it outside a transaction holding writes the others must see. The few
+    subjects split by id into `parts` replayed in parallel by worker processes with connections of their own;
+    call it outside a transaction holding writes the others must see. The few
     subjects whose facts do change are checked day by day.
     """
     scope = BreachScope(first, last)
-    scope.examined, lo_seq, hi_seq = _window(conn, first, last)
-    if not scope.examined:
-        return scope
-    seqs = (lo_seq, hi_seq)
     if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
         parts = 1  # a private in-memory database: no second connection can see it
-    bounds = _bounds(conn, parts)
-
-    def part(lo: str | None, hi: str | None) -> list[tuple]:
-        with conn.engine.connect() as other:
-            return _not_authorized_on(other, last, first, last, seqs, lo, hi)
-
-    with ThreadPoolExecutor(len(bounds)) as pool:
-        running = [pool.submit(part, lo, hi) for lo, hi in bounds] if len(bounds) > 1 else []
+    url = conn.engine.url.render_as_string(hide_password=False)
+    with ProcessPoolExecutor(max(parts, 1), mp_context=worker_context()) as pool:
+        # The subjects' split is worked out in a worker while this process finds the window.
+        splitting = pool.submit(_bounds_in_process, url, parts) if parts > 1 else None
+        scope.examined, lo_seq, hi_seq = _window(conn, first, last)
+        if not scope.examined:
+            return scope
+        seqs = (lo_seq, hi_seq)
+        bounds = splitting.result() if splitting is not None else [(None, None)]
+        running = [pool.submit(_part, url, first, last, seqs, lo, hi) for lo, hi in bounds] if len(bounds) > 1 else []
         # Meanwhile, on this connection: the subjects whose facts change inside the window, day by day.
         changing = changing_subjects(conn, first, last)
         about_changing = _entries_about(conn, sorted(changing), first, last)

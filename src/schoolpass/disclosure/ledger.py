@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, Date, bindparam, select, text
 
 from schoolpass.disclosure.models import GENESIS, LedgerHead
+from schoolpass.processes import worker_context
 
 CHANNEL_EMAIL = "email"
 PURPOSE = "public health: school testing program notice"
@@ -189,16 +189,6 @@ def _walk_part(url: str, after: int, upto: int | None, kept: str | None) -> _Par
         engine.dispose()
 
 
-def _processes():
-    """Processes for the later parts: forked from a clean server process that has this module loaded (quick to
-    start, and no copy of the caller's open database connections), or spawned where there is no fork."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
 def _parts_of(conn: Connection, parts: int | None) -> list[int]:
     """The last seq of each part but the last (empty: one part)."""
     last = conn.execute(text("SELECT max(seq) FROM ledger_entries")).scalar() or 0
@@ -222,7 +212,7 @@ def verify(conn: Connection, kept_head: str | None = None, parts: int | None = N
     if cuts:
         url = conn.engine.url.render_as_string(hide_password=False)
         spans = list(zip(cuts, [*cuts[1:], None]))
-        with ProcessPoolExecutor(len(spans), mp_context=_processes()) as pool:
+        with ProcessPoolExecutor(len(spans), mp_context=worker_context()) as pool:
             later = [pool.submit(_walk_part, url, after, upto, kept) for after, upto in spans]
             found.append(_walk(_sorted_rows(conn, None, cuts[0]), 1, GENESIS, kept, cuts[0]))
             found.extend(part.result() for part in later)
