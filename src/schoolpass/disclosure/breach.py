@@ -164,16 +164,19 @@ def changing_subjects(conn: Connection, first: date, last: date) -> set[str]:
               " OR ({a}.active_from > :first AND {a}.active_from <= :last)"
               " OR ({a}.active_until >= :first AND {a}.active_until < :last))")
     birth_inside = "((b.valid_from > :first AND b.valid_from <= :last) OR (b.valid_to > :first AND b.valid_to <= :last))"
+    # Each table is read once: the versions that start or end inside the window (few), then their links.
     sql = f"""
-        SELECT p.sourced_id FROM person_versions p WHERE p.rec_to IS NULL AND {inside.format(a='p')}
-        UNION SELECT b.sourced_id FROM birth_date_versions b WHERE b.rec_to IS NULL AND {birth_inside}
+        WITH moved AS MATERIALIZED (
+            SELECT p.sourced_id, p.kind, p.payload_hash FROM person_versions p
+            WHERE p.rec_to IS NULL AND {inside.format(a='p')})
+        SELECT sourced_id FROM moved
         UNION SELECT b.sourced_id FROM birth_date_versions b
-              WHERE b.rec_to IS NULL AND b.birth_date > :born_after AND b.birth_date <= :born_by
-        UNION SELECT pa.person_sourced_id FROM person_versions c JOIN person_agents pa ON pa.agent_sourced_id = c.sourced_id
-              WHERE c.rec_to IS NULL AND c.kind = 'contact' AND {inside.format(a='c')}
-        UNION SELECT pa.agent_sourced_id FROM person_versions c JOIN person_agents pa
+              WHERE b.rec_to IS NULL AND ({birth_inside} OR (b.birth_date > :born_after AND b.birth_date <= :born_by))
+        UNION SELECT pa.person_sourced_id FROM moved c JOIN person_agents pa ON pa.agent_sourced_id = c.sourced_id
+              WHERE c.kind = 'contact'
+        UNION SELECT pa.agent_sourced_id FROM moved c JOIN person_agents pa
               ON pa.person_sourced_id = c.sourced_id AND pa.payload_hash = c.payload_hash
-              WHERE c.rec_to IS NULL AND c.kind = 'contact' AND {inside.format(a='c')}"""
+              WHERE c.kind = 'contact'"""
     params = {"first": first, "last": last, "born_after": born_by_for_age(first, ADULT_AGE),
               "born_by": born_by_for_age(last, ADULT_AGE)}
     return set(conn.execute(typed(sql, first=Date, last=Date, born_after=Date, born_by=Date), params).scalars())
