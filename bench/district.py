@@ -270,6 +270,18 @@ def _stop(server: subprocess.Popen, grace: float = 5.0):
     return usage
 
 
+def wait_healthy(port: int) -> None:
+    """Until `schoolpass serve` on `port` answers /healthz (30 s at most)."""
+    for _ in range(300):
+        try:
+            if _get(port, "/healthz") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("schoolpass serve did not answer /healthz")
+
+
 def family_page(db: Path | str, students: int, rate: float, seconds: float, workers: int = 2) -> dict:
     """Serve the database, sign a family in, load /family/home from another process; the server's peak too."""
     session = run_step("session", [sys.executable, __file__, "--step", "session", "--db", str(db),
@@ -279,15 +291,7 @@ def family_page(db: Path | str, students: int, rate: float, seconds: float, work
     server = subprocess.Popen([_schoolpass(), "--db", _db_url(db), "serve", "--port", str(port),
                                "--workers", str(workers)], start_new_session=True)
     try:
-        for _ in range(300):
-            try:
-                if _get(port, "/healthz") == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise SystemExit("schoolpass serve did not answer /healthz")
+        wait_healthy(port)
         warm = [_get(port, "/family/home", cookie) for _ in range(20)]
         if set(warm) != {200}:
             raise SystemExit(f"/family/home answered {Counter(warm)} before the load")
@@ -459,14 +463,7 @@ def main() -> None:
     title = (f"schoolpass district benchmark: {students:,} students, sqlite, {machine()['cpus']} cores "
              f"({machine()['cpu'] or 'cpu unknown'}), day {day} / plan {ON}, {planned:,} messages sent, "
              f"{entries:,} ledger entries")
-    print(f"\n{title}\n")
-    print(f"{'step':<13} {'seconds':>8} {'peak MB':>8} {'floor s':>8} {'ratio':>7}  details")
-    for row in rows:
-        floor = f"{row['floor_s']:>8.2f}" if row["floor_s"] is not None else f"{'':>8}"
-        ratio = f"{row['ratio']:>6.1f}x" if row["ratio"] is not None else f"{'':>7}"
-        print(f"{row['step']:<13} {row['seconds']:>8.2f} {row['peak_mb']:>8} {floor} {ratio}  "
-              f"{json.dumps(row['details'], separators=(',', ':'))}")
-    print(f"\nwall time {wall:.1f} s")
+    print_table(title, rows, wall)
     RESULTS.mkdir(exist_ok=True)
     report = RESULTS / f"district-sqlite-{students}.json"
     report.write_text(json.dumps({
@@ -476,6 +473,18 @@ def main() -> None:
         "machine": machine(), "wall_seconds": round(wall, 1), "setup": setup, "table": rows, "steps": results},
         indent=2) + "\n")
     print(f"wrote {report.relative_to(HERE.parent)}")
+
+
+def print_table(title: str, rows: list[dict], wall: float) -> None:
+    """The run's table, one row per step (both backends print it so)."""
+    print(f"\n{title}\n")
+    print(f"{'step':<13} {'seconds':>8} {'peak MB':>8} {'floor s':>8} {'ratio':>7}  details")
+    for row in rows:
+        floor = f"{row['floor_s']:>8.2f}" if row["floor_s"] is not None else f"{'':>8}"
+        ratio = f"{row['ratio']:>6.1f}x" if row["ratio"] is not None else f"{'':>7}"
+        print(f"{row['step']:<13} {row['seconds']:>8.2f} {row['peak_mb']:>8} {floor} {ratio}  "
+              f"{json.dumps(row['details'], separators=(',', ':'))}")
+    print(f"\nwall time {wall:.1f} s")
 
 
 def table(results: list[dict]) -> list[dict]:

@@ -271,14 +271,7 @@ def main(args) -> None:
     title = (f"schoolpass district benchmark: {students:,} students, postgresql, {machine()['cpus']} cores "
              f"({machine()['cpu'] or 'cpu unknown'}), day {day} / plan {district.ON}, {planned:,} messages sent "
              f"by {', '.join(map(str, senders))} sender processes, {entries:,} ledger entries")
-    print(f"\n{title}\n")
-    print(f"{'step':<13} {'seconds':>8} {'peak MB':>8} {'floor s':>8} {'ratio':>7}  details")
-    for row in rows:
-        floor = f"{row['floor_s']:>8.2f}" if row["floor_s"] is not None else f"{'':>8}"
-        ratio = f"{row['ratio']:>6.1f}x" if row["ratio"] is not None else f"{'':>7}"
-        print(f"{row['step']:<13} {row['seconds']:>8.2f} {row['peak_mb']:>8} {floor} {ratio}  "
-              f"{json.dumps(row['details'], separators=(',', ':'))}")
-    print(f"\nwall time {wall:.1f} s")
+    district.print_table(title, rows, wall)
     RESULTS.mkdir(exist_ok=True)
     report = RESULTS / f"district-postgresql-{students}.json"
     report.write_text(json.dumps({

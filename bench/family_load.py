@@ -113,15 +113,7 @@ def load(db: Path, rate: float, seconds: float, workers: int, extra: list[str]) 
     server = subprocess.Popen([district._schoolpass(), "--db", f"sqlite:///{db}", "serve", "--port", str(port),
                                "--workers", str(workers), *extra])
     try:
-        for _ in range(300):
-            try:
-                if district._get(port, "/healthz") == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise SystemExit("schoolpass serve did not answer /healthz")
+        district.wait_healthy(port)
         warm = [district._get(port, "/family/home", session["cookie"]) for _ in range(20)]
         if set(warm) != {200}:
             raise SystemExit(f"/family/home answered {warm} before the load")
