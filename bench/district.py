@@ -370,15 +370,7 @@ def main() -> None:
     results: list[dict] = []   # every step run, floors and comparisons included (the JSON)
     setup: dict[str, float] = {}
 
-    def step(name: str, command: list[str]) -> dict:
-        results.append(run_step(name, command))
-        r = results[-1]
-        print(f"  {name:<13} {r['seconds']:>8.2f} s {r['peak_mb']:>6} MB   (at {time.perf_counter() - started:.0f} s)",
-              file=sys.stderr)
-        return r
-
-    def script(name: str) -> str:
-        return str(HERE / name)
+    step = stepper(results, started)
 
     # synth, and the roster import against its floor, into an empty database of this benchmark's own.
     from schoolpass.storage.engine import make_engine
@@ -473,6 +465,23 @@ def main() -> None:
         "machine": machine(), "wall_seconds": round(wall, 1), "setup": setup, "table": rows, "steps": results},
         indent=2) + "\n")
     print(f"wrote {report.relative_to(HERE.parent)}")
+
+
+def script(name: str) -> str:
+    """A bench/ script's path."""
+    return str(HERE / name)
+
+
+def stepper(results: list[dict], started: float):
+    """step(name, command): run one step in its own process, keep its result, say how it went."""
+    def step(name: str, command: list[str]) -> dict:
+        results.append(run_step(name, command))
+        r = results[-1]
+        print(f"  {name:<13} {r['seconds']:>8.2f} s {r['peak_mb']:>6} MB   (at {time.perf_counter() - started:.0f} s)",
+              file=sys.stderr)
+        return r
+
+    return step
 
 
 def print_table(title: str, rows: list[dict], wall: float) -> None:

@@ -166,15 +166,8 @@ def main(args) -> None:
     roster_db, day_db, main_db, ledger_db = (server.name("roster"), server.name("day"), server.name(),
                                              server.name("ledger"))
 
-    def step(name: str, command: list[str]) -> dict:
-        results.append(run_step(name, command))
-        r = results[-1]
-        print(f"  {name:<13} {r['seconds']:>8.2f} s {r['peak_mb']:>6} MB   (at {time.perf_counter() - started:.0f} s)",
-              file=sys.stderr)
-        return r
-
-    def script(name: str) -> str:
-        return str(HERE / name)
+    step = district.stepper(results, started)
+    script = district.script
 
     from schoolpass.storage.engine import make_engine
     from schoolpass.storage.migrate import upgrade
