@@ -25,7 +25,7 @@ from schoolpass.roster.authorization import (
     born_by_for_age,
     in_force,
 )
-from schoolpass.processes import worker_context
+from schoolpass.processes import worker_connection, worker_context, worker_url, workers_can_see
 from schoolpass.storage.sql import typed
 
 # HIPAA breach notification (45 CFR 164.404-408): 500 or more people -> HHS within 60 days;
@@ -116,26 +116,14 @@ def _not_authorized_on(conn: Connection, day: date, first: date, last: date, seq
 
 
 def _bounds_in_process(url: str, parts: int) -> list[tuple[str | None, str | None]]:
-    from schoolpass.storage.engine import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return _bounds(conn, parts)
-    finally:
-        engine.dispose()
+    with worker_connection(url) as conn:
+        return _bounds(conn, parts)
 
 
 def _part(url: str, first: date, last: date, seqs: tuple[int, int], lo: str | None, hi: str | None) -> list[tuple]:
     """`_not_authorized_on` for the window's last day, in a worker process with a connection of its own."""
-    from schoolpass.storage.engine import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return _not_authorized_on(conn, last, first, last, seqs, lo, hi)
-    finally:
-        engine.dispose()
+    with worker_connection(url) as conn:
+        return _not_authorized_on(conn, last, first, last, seqs, lo, hi)
 
 
 def _entries_about(conn: Connection, subjects: list[str], first: date, last: date) -> list[tuple]:
@@ -192,9 +180,9 @@ def breach_scope(conn: Connection, first: date, last: date, parts: int = 2) -> B
     subjects whose facts do change are checked day by day.
     """
     scope = BreachScope(first, last)
-    if conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:"):
-        parts = 1  # a private in-memory database: no second connection can see it
-    url = conn.engine.url.render_as_string(hide_password=False)
+    if not workers_can_see(conn):
+        parts = 1
+    url = worker_url(conn)
     with ProcessPoolExecutor(max(parts, 1), mp_context=worker_context()) as pool:
         # The subjects' split is worked out in a worker while this process finds the window.
         splitting = pool.submit(_bounds_in_process, url, parts) if parts > 1 else None

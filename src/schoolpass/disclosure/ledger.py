@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, Date, bindparam, select, text
 
 from schoolpass.disclosure.models import GENESIS, LedgerHead
-from schoolpass.processes import worker_context
+from schoolpass.processes import worker_connection, worker_context, worker_url, workers_can_see
 
 CHANNEL_EMAIL = "email"
 PURPOSE = "public health: school testing program notice"
@@ -178,23 +178,16 @@ def _walk(rows: Iterator[tuple], expected_seq: int, prev: str, kept: str | None,
 def _walk_part(url: str, after: int, upto: int | None, kept: str | None) -> _Part:
     """One later part of the chain, in a process of its own: from the entry after `after`, chained to the hash
     stored in entry `after` (whether that entry itself holds is the earlier part's to say)."""
-    from schoolpass.storage.engine import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            stored = conn.execute(text("SELECT hash FROM ledger_entries WHERE seq = :s"), {"s": after}).scalar()
-            return _walk(_sorted_rows(conn, after, upto), after + 1, stored or "", kept, upto)
-    finally:
-        engine.dispose()
+    with worker_connection(url) as conn:
+        stored = conn.execute(text("SELECT hash FROM ledger_entries WHERE seq = :s"), {"s": after}).scalar()
+        return _walk(_sorted_rows(conn, after, upto), after + 1, stored or "", kept, upto)
 
 
 def _parts_of(conn: Connection, parts: int | None) -> list[int]:
     """The last seq of each part but the last (empty: one part)."""
     last = conn.execute(text("SELECT max(seq) FROM ledger_entries")).scalar() or 0
     if parts is None:
-        in_memory = conn.dialect.name == "sqlite" and conn.engine.url.database in (None, "", ":memory:")
-        parts = 2 if last >= PARALLEL_FROM and not in_memory else 1
+        parts = 2 if last >= PARALLEL_FROM and workers_can_see(conn) else 1
     return sorted({last * i // parts for i in range(1, parts)} - {0})
 
 
@@ -210,7 +203,7 @@ def verify(conn: Connection, kept_head: str | None = None, parts: int | None = N
     cuts = _parts_of(conn, parts)
     found: list[_Part] = []
     if cuts:
-        url = conn.engine.url.render_as_string(hide_password=False)
+        url = worker_url(conn)
         spans = list(zip(cuts, [*cuts[1:], None]))
         with ProcessPoolExecutor(len(spans), mp_context=worker_context()) as pool:
             later = [pool.submit(_walk_part, url, after, upto, kept) for after, upto in spans]
