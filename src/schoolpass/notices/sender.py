@@ -1,11 +1,14 @@
 """Draining the outbox: claim -> issue link tokens -> render -> guard -> SMTP -> record.
 
 Crash safety: a message is claimed (state `sending`, with the claimer and a lease) in one
-transaction, and marked `sent` with its ledger entry in another, right after the server
-accepts it. A sender killed in between leaves its claimed rows in `sending`; the next sender
-takes them back (at once when the claimer was a process on this machine that is gone, else
-when the lease runs out) and sends them. So nothing is lost, and only the one message in
-flight at the crash can go out twice (same Message-ID, one ledger entry).
+transaction, and marked `sent` with its ledger entry in another once the server has taken it:
+while the server reads the next message's data, and always before that data is ended, so the
+server never holds two messages that are not recorded (the time that write takes is not spent
+waiting for the server). A sender killed in between leaves its claimed rows in `sending`; the
+next sender takes them back (at once when the claimer was a process on this machine that is
+gone, else when the lease runs out) and sends them. So nothing is lost, and only the one
+message taken but not yet recorded at the crash can go out twice (same Message-ID, one ledger
+entry).
 
 Several senders may run at once: claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL (and
 SQLite's single writer), so no two senders hold the same row.
@@ -299,31 +302,43 @@ class Sender:
         with self.engine.connect() as conn:
             verdicts = self.guard.check(conn, outgoing)
         renewed_at, still_mine = time.monotonic(), {c.id for c in claimed}
-        for n, (c, item, verdict) in enumerate(zip(claimed, outgoing, verdicts)):
-            if time.monotonic() - renewed_at > self.settings.send_lease_seconds * 0.2:
-                # A slow server: keep the claim alive; rows another sender took over meanwhile are theirs now.
-                still_mine = self._renew([x.id for x in claimed[n:]])
-                renewed_at = time.monotonic()
-            if c.id not in still_mine:
-                continue
-            if not verdict.ok:
-                self._finish(c, BLOCKED, f"guard: {verdict.reason}")
-                report.blocked += 1
-                continue
-            delivery = self.mailer.send(self.settings.mail_from, item.address, item.raw)
-            if delivery.outcome == DELIVERED:
-                self._record_sent(c, item, verdict)
-                report.sent += 1
-            elif delivery.outcome == PERMANENT:
-                self._finish(c, FAILED, f"refused by the server ({delivery.code}, {delivery.what})")
-                report.failed += 1
-            else:
-                if self._retry_later(c, delivery):
-                    report.retried += 1
-                else:
+        accepted = None  # the message the server last took, recorded while the server reads the next one
+        try:
+            for n, (c, item, verdict) in enumerate(zip(claimed, outgoing, verdicts)):
+                if time.monotonic() - renewed_at > self.settings.send_lease_seconds * 0.2:
+                    # A slow server: keep the claim alive; rows another sender took over meanwhile are theirs now.
+                    still_mine = self._renew([x.id for x in claimed[n:]])
+                    renewed_at = time.monotonic()
+                if c.id not in still_mine:
+                    continue
+                if not verdict.ok:
+                    self._finish(c, BLOCKED, f"guard: {verdict.reason}")
+                    report.blocked += 1
+                    continue
+                # All of this message but the end of its data; then the last one's record, which must be
+                # committed before the server may take this one (at most one message is ever taken and not
+                # yet recorded: the one a crash may resend); then the end of the data, and the server's answer.
+                refused = self.mailer.begin(self.settings.mail_from, item.address, item.raw)
+                if accepted is not None:
+                    self._record_sent(*accepted)
+                    accepted = None
+                delivery = refused or self.mailer.finish()
+                if delivery.outcome == DELIVERED:
+                    accepted = (c, item, verdict)
+                    report.sent += 1
+                elif delivery.outcome == PERMANENT:
+                    self._finish(c, FAILED, f"refused by the server ({delivery.code}, {delivery.what})")
                     report.failed += 1
-            if self.on_progress:
-                self.on_progress(1)
+                else:
+                    if self._retry_later(c, delivery):
+                        report.retried += 1
+                    else:
+                        report.failed += 1
+                if self.on_progress:
+                    self.on_progress(1)
+        finally:
+            if accepted is not None:
+                self._record_sent(*accepted)
 
     def _renew(self, ids: list[int]) -> set[int]:
         until = self.clock() + timedelta(seconds=self.settings.send_lease_seconds)
