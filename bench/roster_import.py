@@ -140,15 +140,17 @@ def step_everyone(url: str) -> dict:
 
 
 def run_step(name: str, command: list[str]) -> dict:
-    """Run one step's command in a child process; returns its wall time, peak RSS and details (its JSON)."""
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    output = child.stdout.read()
-    if os.waitstatus_to_exitcode(status) != 0:
+    """Run one step's command in a child process; returns its wall time, peak RSS and details (its JSON).
+
+    The step runs under bench/measure.py, a small process of its own, so its peak RSS is not this
+    process's (Linux passes a parent's peak to its children through fork and exec)."""
+    child = subprocess.run([sys.executable, "-I", "-S", str(HERE / "measure.py"), *command], stdout=subprocess.PIPE,
+                           text=True)
+    output, _, measured = child.stdout.rstrip("\n").rpartition("\n")
+    measure = json.loads(measured)
+    if child.returncode != 0 or measure["exit"] != 0:
         raise SystemExit(f"step {name} failed")
-    return {"step": name, "seconds": round(seconds, 2), "peak_mb": round(usage.ru_maxrss / 1024),
+    return {"step": name, "seconds": round(measure["seconds"], 2), "peak_mb": round(measure["peak_kb"] / 1024),
             "details": json.loads(output)}
 
 
