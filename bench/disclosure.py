@@ -177,6 +177,12 @@ def main() -> None:
         started = time.perf_counter()
         synthesize(args.students, args.entries, args.days)
         print(f"  synthesized the ledger in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    from schoolpass.storage.engine import make_engine
+    from schoolpass.storage.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)  # a ledger kept from before newer migrations
+    engine.dispose()
     results = []
     for name in ("floor", "verify", "breach"):
         command = [sys.executable, __file__, "--step", name, "--students", str(args.students),
