@@ -58,7 +58,7 @@ import disclosure  # noqa: E402
 import notices  # noqa: E402
 import results_import  # noqa: E402
 import status_everyone  # noqa: E402
-from roster_import import RESULTS, WORK, machine, run_step  # noqa: E402
+from roster_import import RESULTS, WORK, machine, run_step, warm  # noqa: E402
 
 FULL = 500_000
 ON = date(2021, 11, 22)  # the Monday after the synthetic weeks of results
@@ -292,9 +292,9 @@ def family_page(db: Path | str, students: int, rate: float, seconds: float, work
                                "--workers", str(workers)], start_new_session=True)
     try:
         wait_healthy(port)
-        warm = [_get(port, "/family/home", cookie) for _ in range(20)]
-        if set(warm) != {200}:
-            raise SystemExit(f"/family/home answered {Counter(warm)} before the load")
+        answers = [_get(port, "/family/home", cookie) for _ in range(20)]
+        if set(answers) != {200}:
+            raise SystemExit(f"/family/home answered {Counter(answers)} before the load")
         os.environ[COOKIE_ENV] = cookie
         step = run_step("family-page", [sys.executable, __file__, "--step", "load", "--port", str(port),
                                         "--rate", str(rate), "--load-seconds", str(seconds)])
@@ -405,7 +405,7 @@ def main() -> None:
         step(f"results-{kind}-floor", [py, script("results_import.py"), "--step", f"floor-{kind}", "--file",
                                        str(path), "--url", str(floor_db)])
         step(f"results-{kind}", [py, script("results_import.py"), "--step", f"import-{kind}", "--file", str(path),
-                                 "--url", str(scratch)])
+                                 "--url", str(scratch)], warmed=(scratch,))
     _fresh(floor_db)
     _fresh(scratch)
 
@@ -416,11 +416,12 @@ def main() -> None:
         step("history", [py, script("status_everyone.py"), "--step", "load", "--students", str(students)])
     _upgraded(loaded)
     step("everyone", [py, script("status_everyone.py"), "--step", "everyone", "--students", str(students),
-                      "--on", ON.isoformat()])
+                      "--on", ON.isoformat()], warmed=(loaded,))
 
     # `daily`'s planning, then sending N of its messages: floor, naive loop, schoolpass's sender.
     notices.copy_db(loaded, notices.planned_db(students))
-    step("plan", [py, script("notices.py"), "--step", "plan", "--students", str(students), "--on", ON.isoformat()])
+    step("plan", [py, script("notices.py"), "--step", "plan", "--students", str(students), "--on", ON.isoformat()],
+         warmed=(notices.planned_db(students),))
     planned = notices._limit_outbox(students, messages)
     port = notices._free_port()
     maildir = WORK / "maildir"
@@ -429,7 +430,7 @@ def main() -> None:
             notices._limit_outbox(students, messages)  # the same rows, unsent
         with Sink(port, maildir):
             step(name, [py, script("notices.py"), "--step", which, "--students", str(students), "--on",
-                        ON.isoformat(), "--port", str(port)])
+                        ON.isoformat(), "--port", str(port)], warmed=(notices.sending_db(students),))
     shutil.rmtree(maildir, ignore_errors=True)
 
     # A month's ledger, synthesized directly (once), then verify against SHA-256, and breach-scope.
@@ -441,9 +442,10 @@ def main() -> None:
     _upgraded(ledger)
     for name, which in (("verify-floor", "floor"), ("verify", "verify"), ("breach-scope", "breach")):
         step(name, [py, script("disclosure.py"), "--step", which, "--students", str(students), "--entries",
-                    str(entries), "--days", str(args.days)])
+                    str(entries), "--days", str(args.days)], warmed=(ledger,))
 
     # The family page under load, against the planned day's database.
+    setup["family_warm_s"] = round(warm(notices.planned_db(students)), 1)
     results.append(family_page(notices.planned_db(students), students, args.rate, args.load_seconds,
                                args.serve_workers))
     r = results[-1]
@@ -484,8 +486,8 @@ def script(name: str) -> str:
 
 def stepper(results: list[dict], started: float):
     """step(name, command): run one step in its own process, keep its result, say how it went."""
-    def step(name: str, command: list[str]) -> dict:
-        results.append(run_step(name, command))
+    def step(name: str, command: list[str], warmed: tuple[Path, ...] = ()) -> dict:
+        results.append(run_step(name, command, warmed))
         r = results[-1]
         print(f"  {name:<13} {r['seconds']:>8.2f} s {r['peak_mb']:>6} MB   (at {time.perf_counter() - started:.0f} s)",
               file=sys.stderr)
