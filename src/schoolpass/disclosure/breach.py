@@ -17,6 +17,7 @@ from datetime import date
 from sqlalchemy import Connection, Date, bindparam, text
 
 from schoolpass.disclosure.ledger import FIELDS
+from schoolpass.disclosure.models import SUBJECT_INDEX
 from schoolpass.roster.authorization import (
     ADULT_AGE,
     active,
@@ -61,15 +62,23 @@ class BreachScope:
         }
 
 
-def _window(conn: Connection, first: date, last: date) -> tuple[int, int, int]:
-    """(entries, first seq, last seq) of the window, from one pass over the on_date index (it holds seq).
+# From this share of the ledger in the window, its entries are read by subject (see `_not_authorized_on`).
+BY_SUBJECT_FROM = 0.25
 
-    Entries are appended in time order, so the window is then read as one range of seq (a sequential scan)
-    rather than through the on_date index (a random read per entry)."""
+
+def _window(conn: Connection, first: date, last: date) -> tuple[int, int, int, bool]:
+    """(entries, first seq, last seq, read by subject?) of the window, from one pass over the on_date index (it
+    holds seq), and the ledger's length from its head.
+
+    Entries are appended in time order, so a window that is a small part of the ledger is read as one range
+    of seq (a sequential scan) rather than through the on_date index (a random read per entry)."""
     count, lo, hi = conn.execute(typed("SELECT count(*), min(seq), max(seq) FROM ledger_entries "
                                        "WHERE on_date >= :first AND on_date <= :last", first=Date, last=Date),
                                  {"first": first, "last": last}).one()
-    return (0, 0, 0) if not count else (int(count), int(lo), int(hi))
+    if not count:
+        return 0, 0, 0, False
+    length = conn.execute(text("SELECT seq FROM ledger_head WHERE id = 1")).scalar() or int(hi)
+    return int(count), int(lo), int(hi), count >= BY_SUBJECT_FROM * length
 
 
 def _bounds(conn: Connection, parts: int) -> list[tuple[str | None, str | None]]:
@@ -90,25 +99,34 @@ def _bounds(conn: Connection, parts: int) -> list[tuple[str | None, str | None]]
 
 
 def _not_authorized_on(conn: Connection, day: date, first: date, last: date, seqs: tuple[int, int],
-                       lo: str | None, hi: str | None) -> list[tuple]:
+                       lo: str | None, hi: str | None, by_subject: bool = False) -> list[tuple]:
     """(seq, on_date, subject_id, address) of the window's entries about subjects in [lo, hi) whose address
     was not authorized for them on `day`.
 
     The rule's pairs for `day` go to a temporary table and the entries are joined to them in SQL: a
-    month's millions of entries never come out of the database, only those that fail.
+    month's millions of entries never come out of the database, only those that fail. The entries are
+    read as one range of seq (a window that is a small part of the ledger), or, `by_subject`, from the
+    covering subject index over [lo, hi) only, in the pairs' own order (a window holding much of it).
     """
     authorized_pairs_table(conn, "breach_allowed", day, lo, hi)
     in_range = ("AND e.subject_id >= :lo " if lo is not None else "") + ("AND e.subject_id < :hi" if hi is not None
                                                                           else "")
-    # SQLite: `+` keeps it from reading the range through the on_date index rather than as a scan of seq.
-    on = "e.on_date" if conn.dialect.name == "postgresql" else "+e.on_date"
+    postgres = conn.dialect.name == "postgresql"
+    if by_subject:
+        source = "ledger_entries e" if postgres else f"ledger_entries e INDEXED BY {SUBJECT_INDEX}"
+        where = f"e.on_date >= :first AND e.on_date <= :last {in_range}"
+    else:
+        # SQLite: `+` keeps it from reading the range through the on_date index rather than as a scan of seq.
+        on = "e.on_date" if postgres else "+e.on_date"
+        source = "ledger_entries e"
+        where = f"e.seq >= :lo_seq AND e.seq <= :hi_seq AND {on} >= :first AND {on} <= :last {in_range}"
     statement = typed(f"""
-        SELECT e.seq, e.on_date, e.subject_id, e.address FROM ledger_entries e
-        WHERE e.seq >= :lo_seq AND e.seq <= :hi_seq AND {on} >= :first AND {on} <= :last {in_range}
+        SELECT e.seq, e.on_date, e.subject_id, e.address FROM {source}
+        WHERE {where}
           AND NOT EXISTS (SELECT 1 FROM breach_allowed a
                           WHERE a.subject_id = e.subject_id AND a.address_key = lower(e.address))""",
                       first=Date, last=Date).columns(on_date=Date)
-    params = {"lo_seq": seqs[0], "hi_seq": seqs[1], "first": first, "last": last}
+    params = {"first": first, "last": last} | ({} if by_subject else {"lo_seq": seqs[0], "hi_seq": seqs[1]})
     params.update({name: bound for name, bound in (("lo", lo), ("hi", hi)) if bound is not None})
     found = [tuple(row) for row in conn.execute(statement, params)]
     conn.exec_driver_sql("DROP TABLE breach_allowed")
@@ -120,10 +138,11 @@ def _bounds_in_process(url: str, parts: int) -> list[tuple[str | None, str | Non
         return _bounds(conn, parts)
 
 
-def _part(url: str, first: date, last: date, seqs: tuple[int, int], lo: str | None, hi: str | None) -> list[tuple]:
+def _part(url: str, first: date, last: date, seqs: tuple[int, int], lo: str | None, hi: str | None,
+          by_subject: bool) -> list[tuple]:
     """`_not_authorized_on` for the window's last day, in a worker process with a connection of its own."""
     with worker_connection(url) as conn:
-        return _not_authorized_on(conn, last, first, last, seqs, lo, hi)
+        return _not_authorized_on(conn, last, first, last, seqs, lo, hi, by_subject)
 
 
 def _entries_about(conn: Connection, subjects: list[str], first: date, last: date) -> list[tuple]:
@@ -186,12 +205,13 @@ def breach_scope(conn: Connection, first: date, last: date, parts: int = 2) -> B
     with ProcessPoolExecutor(max(parts, 1), mp_context=worker_context()) as pool:
         # The subjects' split is worked out in a worker while this process finds the window.
         splitting = pool.submit(_bounds_in_process, url, parts) if parts > 1 else None
-        scope.examined, lo_seq, hi_seq = _window(conn, first, last)
+        scope.examined, lo_seq, hi_seq, by_subject = _window(conn, first, last)
         if not scope.examined:
             return scope
         seqs = (lo_seq, hi_seq)
         bounds = splitting.result() if splitting is not None else [(None, None)]
-        running = [pool.submit(_part, url, first, last, seqs, lo, hi) for lo, hi in bounds] if len(bounds) > 1 else []
+        running = ([pool.submit(_part, url, first, last, seqs, lo, hi, by_subject) for lo, hi in bounds]
+                   if len(bounds) > 1 else [])
         # Meanwhile, on this connection: the subjects whose facts change inside the window, day by day.
         changing = changing_subjects(conn, first, last)
         about_changing = _entries_about(conn, sorted(changing), first, last)
@@ -202,7 +222,7 @@ def breach_scope(conn: Connection, first: date, last: date, parts: int = 2) -> B
         if running:
             failing = [row for done in running for row in done.result()]
         else:
-            failing = _not_authorized_on(conn, last, first, last, seqs, None, None)
+            failing = _not_authorized_on(conn, last, first, last, seqs, None, None, by_subject)
     suspects = {seq for seq, _day, subject, _address in failing if subject not in changing}
     suspects.update(seq for seq, day, subject, address in about_changing
                     if (subject, address.lower()) not in allowed_on[_as_day(day)])

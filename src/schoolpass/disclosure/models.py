@@ -11,13 +11,17 @@ from schoolpass.storage.base import Base
 from schoolpass.storage.types import UtcDateTime
 
 GENESIS = "0" * 64
+SUBJECT_INDEX = "ix_ledger_entries_subject"
 
 
 class LedgerEntry(Base):
     """Fields exactly as `ledger export --json` shows them; `hash` covers all the others."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index(None, "subject_id"), Index(None, "on_date"), Index(None, "sent_at"))
+    # By subject, covering what breach scope compares (day, address): a window that holds much of the
+    # ledger is read in subject order from this index alone, each part of the subjects its own range.
+    __table_args__ = (Index(SUBJECT_INDEX, "subject_id", "on_date", "address"), Index(None, "on_date"),
+                      Index(None, "sent_at"))
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sent_at: Mapped[str] = mapped_column(String(32))  # UTC ISO 8601, exactly as hashed
