@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from roster_import import RESULTS, WORK, machine, run_step  # noqa: E402
+from roster_import import RESULTS, WORK, machine, run_step, upgraded  # noqa: E402
 
 FIRST = date(2021, 11, 1)
 MISDIRECTED = 25
@@ -177,12 +177,7 @@ def main() -> None:
         started = time.perf_counter()
         synthesize(args.students, args.entries, args.days)
         print(f"  synthesized the ledger in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    from schoolpass.storage.engine import make_engine
-    from schoolpass.storage.migrate import upgrade
-
-    engine = make_engine(f"sqlite:///{db}")
-    upgrade(engine)  # a ledger kept from before newer migrations
-    engine.dispose()
+    upgraded(db)  # a ledger kept from before newer migrations
     results = []
     for name in ("floor", "verify", "breach"):
         command = [sys.executable, __file__, "--step", name, "--students", str(args.students),

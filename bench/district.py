@@ -58,7 +58,7 @@ import disclosure  # noqa: E402
 import notices  # noqa: E402
 import results_import  # noqa: E402
 import status_everyone  # noqa: E402
-from roster_import import RESULTS, WORK, machine, run_step, warm  # noqa: E402
+from roster_import import RESULTS, WORK, machine, run_step, upgraded, warm  # noqa: E402
 
 FULL = 500_000
 ON = date(2021, 11, 22)  # the Monday after the synthetic weeks of results
@@ -373,15 +373,10 @@ def main() -> None:
     step = stepper(results, started)
 
     # synth, and the roster import against its floor, into an empty database of this benchmark's own.
-    from schoolpass.storage.engine import make_engine
-    from schoolpass.storage.migrate import upgrade
-
     step("synth", [py, script("roster_import.py"), "--step", "synth", "--students", str(students), "--seed", "1"])
     roster_db = WORK / f"district-roster-{students}.db"
     _fresh(roster_db)
-    engine = make_engine(f"sqlite:///{roster_db}")
-    upgrade(engine)
-    engine.dispose()
+    upgraded(roster_db)
     url = f"sqlite:///{roster_db}"
     for name, which in (("roster-floor", "floor"), ("roster", "import")):
         step(name, [py, script("roster_import.py"), "--step", which, "--students", str(students), "--seed", "1",
@@ -414,7 +409,7 @@ def main() -> None:
     if not loaded.exists():
         shutil.copy(shared_roster, loaded)
         step("history", [py, script("status_everyone.py"), "--step", "load", "--students", str(students)])
-    _upgraded(loaded)
+    upgraded(loaded)
     step("everyone", [py, script("status_everyone.py"), "--step", "everyone", "--students", str(students),
                       "--on", ON.isoformat()], warmed=(loaded,))
 
@@ -439,7 +434,7 @@ def main() -> None:
         t = time.perf_counter()
         disclosure.synthesize(students, entries, args.days)
         setup["ledger_synth_s"] = round(time.perf_counter() - t, 2)
-    _upgraded(ledger)
+    upgraded(ledger)
     for name, which in (("verify-floor", "floor"), ("verify", "verify"), ("breach-scope", "breach")):
         step(name, [py, script("disclosure.py"), "--step", which, "--students", str(students), "--entries",
                     str(entries), "--days", str(args.days)], warmed=(ledger,))
@@ -466,17 +461,6 @@ def main() -> None:
         "machine": machine(), "wall_seconds": round(wall, 1), "setup": setup, "table": rows, "steps": results},
         indent=2) + "\n")
     print(f"wrote {report.relative_to(HERE.parent)}")
-
-
-def _upgraded(db: Path) -> None:
-    """A database this benchmark keeps in bench/work/ between runs, brought to the current schema (the
-    measured steps run on what a district would have after `schoolpass init`); closed, so copies are whole."""
-    from schoolpass.storage.engine import make_engine
-    from schoolpass.storage.migrate import upgrade
-
-    engine = make_engine(f"sqlite:///{db}")
-    upgrade(engine)
-    engine.dispose()
 
 
 def script(name: str) -> str:

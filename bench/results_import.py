@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from roster_import import RESULTS, WORK, machine, run_step  # noqa: E402
+from roster_import import RESULTS, WORK, machine, run_step, upgraded  # noqa: E402
 
 CSV_READ = ["patient_id", "patient_last_name", "patient_first_name", "patient_dob", "accession_number",
             "test_performed_code", "test_result", "specimen_collection_date", "test_result_date", "testing_lab_clia",
@@ -43,15 +43,10 @@ def district(students: int) -> Path:
 
 def prepare(students: int, csv_rows: int, hl7_messages: int) -> tuple[Path, Path, Path]:
     """The roster database, and the CSV and HL7 files cut from synthetic weeks of results."""
-    from schoolpass.storage.engine import make_engine
-    from schoolpass.storage.migrate import upgrade
-
     roster_db = WORK / f"roster-{students}.db"
     if not roster_db.exists():
         subprocess.run([sys.executable, str(HERE / "roster_import.py"), "--students", str(students)], check=True)
-    engine = make_engine(f"sqlite:///{roster_db}")
-    upgrade(engine)  # a roster built before newer migrations
-    engine.dispose()  # closing checkpoints the WAL, so copies of the file are whole
+    upgraded(roster_db)  # a roster built before newer migrations
     results = district(students) / "results"
     if not results.exists():
         from schoolpass.synth.district import write_screening

@@ -147,9 +147,7 @@ class Mailer:
         except smtplib.SMTPResponseException as refused:  # greeting, EHLO or STARTTLS refused
             self._drop()
             return _by_code(refused.smtp_code, "server refused")
-        except smtplib.SMTPException as failure:
-            return self._lost(failure)
-        except OSError as failure:
+        except (smtplib.SMTPException, OSError) as failure:
             return self._lost(failure)
 
     def finish(self) -> Delivery:
@@ -158,9 +156,7 @@ class Mailer:
             self._smtp.send(b".\r\n")
             self._in_data = False
             code, _ = self._smtp.getreply()
-        except smtplib.SMTPException as failure:
-            return self._lost(failure)
-        except OSError as failure:
+        except (smtplib.SMTPException, OSError) as failure:
             return self._lost(failure)
         return Delivery(SENT, code) if code == 250 else _by_code(code, "message refused")
 
