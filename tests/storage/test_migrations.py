@@ -45,3 +45,41 @@ def test_sqlite_pragmas(db):
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_links_are_rebuilt_without_rowid_keeping_their_rows(tmp_path):
+    """0011: on SQLite the link tables become their key's B-tree; every row and the lookup index stay."""
+    from alembic import command
+
+    from schoolpass.storage.engine import make_engine
+    from schoolpass.storage.migrate import _config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'links.db'}")
+    config = _config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+        conn.exec_driver_sql("INSERT INTO person_schools VALUES ('stu-2', 'h2', 'sch-1'), ('stu-1', 'h1', 'sch-2')")
+        conn.exec_driver_sql("INSERT INTO person_agents VALUES ('stu-1', 'h1', 'con-9'), ('con-9', 'h3', 'stu-1')")
+
+    def shape(conn):
+        return {name: ("WITHOUT ROWID" in sql, sorted(conn.exec_driver_sql(f"SELECT * FROM {name}").all()))
+                for name, sql in conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE name IN ('person_schools', 'person_agents')")}
+
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        before = shape(conn)
+        command.upgrade(config, "head")
+        after = shape(conn)
+        indexes = {row[1] for table in ("person_schools", "person_agents")
+                   for row in conn.exec_driver_sql(f"PRAGMA index_list({table})")}
+    assert {name: rows for name, (_, rows) in after.items()} == {name: rows for name, (_, rows) in before.items()}
+    assert [without for without, _ in before.values()] == [False, False]
+    assert [without for without, _ in after.values()] == [True, True]
+    assert {"ix_person_schools_org_sourced_id", "ix_person_agents_agent_sourced_id"} <= indexes
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+        assert [without for without, _ in shape(conn).values()] == [False, False]
+    engine.dispose()

@@ -116,7 +116,8 @@ class PersonVersion(_Versioned, Base):
 
 class PersonSchool(Base):
     __tablename__ = "person_schools"
-    __table_args__ = (Index(None, "org_sourced_id"),)
+    # Nothing but its key: on SQLite the table is the key's B-tree (no second copy in an index).
+    __table_args__ = (Index(None, "org_sourced_id"), {"sqlite_with_rowid": False})
 
     person_sourced_id: Mapped[str] = mapped_column(SOURCED_ID, primary_key=True)
     payload_hash: Mapped[str] = mapped_column(HASH, primary_key=True)
@@ -127,7 +128,7 @@ class PersonAgent(Base):
     """`agentSourcedIds` of one person record: a student's contacts or a contact's students."""
 
     __tablename__ = "person_agents"
-    __table_args__ = (Index(None, "agent_sourced_id"),)
+    __table_args__ = (Index(None, "agent_sourced_id"), {"sqlite_with_rowid": False})
 
     person_sourced_id: Mapped[str] = mapped_column(SOURCED_ID, primary_key=True)
     payload_hash: Mapped[str] = mapped_column(HASH, primary_key=True)

@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from schoolpass.csvrows import read_rows
 from schoolpass.errors import Problem
@@ -37,9 +38,13 @@ def payload_hash(*parts: str | None) -> str:
 
 
 def split_ids(value: str) -> list[str]:
+    if "," not in value:  # most users name one org and one or two agents: no set, no sort
+        value = value.strip()
+        return [value] if value else []
     return sorted({part.strip() for part in value.split(",") if part.strip()})
 
 
+@lru_cache(maxsize=1024)
 def role_kind(role: str) -> tuple[str, str | None] | None:
     """(kind, canonical role) for a OneRoster role; None when the role is unknown."""
     if role.startswith("ext:") and len(role) > 4:

@@ -26,6 +26,7 @@ from datetime import date
 from sqlalchemy import Connection, Date, func, select, text
 
 from schoolpass.roster.models import RosterImport, RosterImportFile
+from schoolpass.storage.bulk import index_building
 from schoolpass.storage.models import metadata
 from schoolpass.storage.sql import typed
 
@@ -82,8 +83,9 @@ def _indexes_after_first_load(conn: Connection, tables: tuple[str, ...]) -> Iter
     for index in indexes:
         index.drop(conn)
     yield
-    for index in indexes:
-        index.create(conn)
+    with index_building(conn):
+        for index in indexes:
+            index.create(conn)
 
 
 def apply_file(conn: Connection, entity: Entity, mode: str, as_of: date, import_id: int) -> Changes:
@@ -149,7 +151,7 @@ def apply_file(conn: Connection, entity: Entity, mode: str, as_of: date, import_
             _run(conn, f"INSERT INTO {table} (person_sourced_id, payload_hash, {column}) "
                        f"SELECT c.sourced_id, a.payload_hash, c.{column} FROM {stage} c "
                        f"JOIN affected a ON a.sourced_id = c.sourced_id WHERE a.present = 1 "
-                       f"ON CONFLICT DO NOTHING")
+                       f"ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING")  # in key order: appended, not scattered
     if mode == "delta":
         _run(conn, f"INSERT INTO roster_delta_assertions (entity, sourced_id, as_of, import_id) "
                    f"SELECT :named, s.sourced_id, :d, :i FROM {s} s WHERE NOT EXISTS (SELECT 1 FROM "
