@@ -177,3 +177,14 @@ def test_a_middle_inside_a_quoted_field_falls_back_to_one_pass(db, tmp_path, mon
     summary = import_results(db.engine, path, "auto", ZONE, now=NOW)
     assert (summary.results, summary.new) == (50, 50)
     assert [r.source_ref for r in stored(db)] == [f"line {n + 2 + (2 if n > 25 else 0)}" for n in range(50)]
+
+
+def test_file_readers_start_without_the_database_layer():
+    """Worker processes that read lab files import only the readers: no SQLAlchemy (a quarter second)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, schoolpass.results.staging, schoolpass.background; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -40,3 +40,18 @@ def test_index_building_restores_settings_when_the_build_fails(db):
         except Exception:  # noqa: BLE001 - the failure itself is not what is tested
             pass
         assert _settings(conn) == before
+
+
+def test_mapped_reads_maps_the_database_then_restores(db):
+    from schoolpass.storage.bulk import MAPPED_BYTES, mapped_reads
+
+    with db.engine.connect() as conn:
+        if db.backend != "sqlite":
+            with mapped_reads(conn):  # nothing to change on PostgreSQL
+                assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            return
+        before = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+        with mapped_reads(conn):
+            during = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+        assert during > before and during <= MAPPED_BYTES
+        assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == before

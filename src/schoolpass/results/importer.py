@@ -30,7 +30,7 @@ from schoolpass.results import staging
 from schoolpass.results.records import ParseOutcome
 from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS, staged_batches
 from schoolpass.roster.names import fold_name
-from schoolpass.storage.bulk import insert_rows
+from schoolpass.storage.bulk import insert_rows, mapped_reads
 from schoolpass.storage.types import UtcDateTime
 
 Progress = Callable[[int], None]
@@ -287,7 +287,7 @@ def import_results(
     with open(path, "rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 20), b""):
             digest.update(chunk)
-    with engine.begin() as conn:
+    with engine.begin() as conn, mapped_reads(conn):
         _stage_sql(conn)
         matching.create_work_tables(conn)
         outcome = _stage_file(conn, fmt, path, zone, now, test_codes, progress, summary)

@@ -20,7 +20,7 @@ from schoolpass.results.codes import interpret
 from schoolpass.results.formats import parser_for
 from schoolpass.results.records import ParseOutcome, ParseProblem
 from schoolpass.roster.names import fold_name
-from schoolpass.storage.types import bulk_instant
+from schoolpass.storage.instants import bulk_instant
 from schoolpass.textfiles import non_utf8_line_of
 
 STAGE_COLUMNS = (

@@ -11,6 +11,10 @@ from sqlalchemy import Connection
 # SQLite sorts for CREATE INDEX in runs as large as the page cache. Runs of a few MB stay in the CPU's
 # caches and can be sorted by helper threads, one per core: a 1.3M-row index builds twice as fast.
 SORT_RUN_KB = 4096
+# A lab file's import probes the roster's indexes once per result, from a cold page cache. Reading the
+# database through a memory map saves a read call and a copy per page (matching: 0.45 s -> 0.33 s for a
+# day's 54,360 results at 500,000 students). This SQLite maps at most 2 GB.
+MAPPED_BYTES = 2 << 30
 
 
 def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
@@ -59,3 +63,18 @@ def index_building(conn: Connection) -> Iterator[None]:
     finally:
         for name, value in before.items():
             conn.exec_driver_sql(f"PRAGMA {name} = {value}")
+
+
+@contextmanager
+def mapped_reads(conn: Connection) -> Iterator[None]:
+    """While probing a large database many times (SQLite): read it through a memory map; the
+    connection's own setting comes back after. PostgreSQL is left as it is."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA mmap_size = {MAPPED_BYTES}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA mmap_size = {before}")

@@ -7,9 +7,6 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
-# How SQLAlchemy writes DATETIME values on SQLite; bulk loaders write the same text.
-SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-
 
 class UtcDateTime(TypeDecorator):
     """An instant, stored in UTC, always read back timezone-aware (SQLite keeps no zone)."""
@@ -30,10 +27,3 @@ class UtcDateTime(TypeDecorator):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-
-def bulk_instant(value: datetime | None, dialect_name: str):
-    """An instant as a bulk loader must write it for this database (see UtcDateTime)."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).strftime(SQLITE_FORMAT) if dialect_name == "sqlite" else value

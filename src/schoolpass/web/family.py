@@ -51,7 +51,7 @@ from schoolpass.policy.store import policy_in_force
 from schoolpass.results.models import LabResult
 from schoolpass.roster.authorization import Recipient, authorized_recipients
 from schoolpass.roster.models import OrgVersion, PersonSchool, PersonVersion
-from schoolpass.storage.types import bulk_instant
+from schoolpass.storage.instants import bulk_instant
 from schoolpass.web.daily_pass import PassKeys, pass_keys, qr_data_uri, sign_pass
 from schoolpass.web.family_words import FAMILY_WORDS
 from schoolpass.web.family_models import Attestation, FamilySession, FamilySignInLink
