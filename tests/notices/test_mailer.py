@@ -65,6 +65,49 @@ def test_the_end_of_the_data_is_not_held_back_by_nagle(tmp_path):
         mailer.close()
 
 
+def test_pipelined_and_lockstep_envelopes_deliver_and_refuse_the_same(tmp_path):
+    """RFC 2920: MAIL, RCPT and DATA go in one write when the server offers PIPELINING, one by one when not."""
+    from schoolpass.notices.sink import Faults, Sink
+
+    outcomes = {}
+    for pipelining in (True, False):
+        with Sink(tmp_path / f"mail-{pipelining}", faults=Faults(reject_addresses={"gone@example.org"}),
+                  pipelining=pipelining) as sink:
+            mailer = Mailer(parse_smtp_url(sink.url))
+            sent = [mailer.send(SENDER, address, raw_message(address, "s", "b"))
+                    for address in ("parent.one@example.org", "gone@example.org", "parent.two@example.org")]
+            assert mailer._pipelining is pipelining
+            assert mailer.connections == 1
+            mailer.close()
+            outcomes[pipelining] = ([(d.outcome, d.code) for d in sent],
+                                    [split_envelope(m) for m in sink.raw_messages()])
+    assert outcomes[True] == outcomes[False]
+    assert outcomes[True][0] == [(SENT, 250), (PERMANENT, 550), (SENT, 250)]
+    assert [envelope for envelope, _ in outcomes[True][1]] == [["parent.one@example.org"], ["parent.two@example.org"]]
+
+
+def test_the_sink_answers_without_nagle(tmp_path, monkeypatch):
+    """Pipelined commands' answers are written one right after another; with Nagle on at the server, each
+    would wait ~40 ms for the client's delayed acknowledgement."""
+    from schoolpass.notices.sink import MaildirHandler
+
+    seen = []
+    plain = MaildirHandler.handle_EHLO
+
+    async def watched(self, server, session, envelope, hostname, responses):
+        sock = server.transport.get_extra_info("socket")
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        return await plain(self, server, session, envelope, hostname, responses)
+
+    monkeypatch.setattr(MaildirHandler, "handle_EHLO", watched)
+    with running_sink(tmp_path) as sink:
+        mailer = Mailer(parse_smtp_url(sink.url))
+        assert mailer.send(SENDER, "parent.one@example.org", raw_message("parent.one@example.org", "s", "b")).outcome \
+            == SENT
+        mailer.close()
+    assert seen and all(seen)
+
+
 def test_the_server_takes_a_message_only_after_the_one_before_is_recorded(db, tmp_path, capsys, monkeypatch):
     """At most one message is ever taken by the server and not yet in the ledger (the one a crash may resend):
     at the moment each message's data is ended, the ledger holds every message the server has taken."""

@@ -2,9 +2,9 @@
 
 Crash safety: a message is claimed (state `sending`, with the claimer and a lease) in one
 transaction, and marked `sent` with its ledger entry in another once the server has taken it:
-while the server reads the next message's data, and always before that data is ended, so the
-server never holds two messages that are not recorded (the time that write takes is not spent
-waiting for the server). A sender killed in between leaves its claimed rows in `sending`; the
+by a recording thread while this one sends the next message's envelope and data, and always
+committed before that data is ended, so the server never holds two messages that are not
+recorded (the time that write takes is not spent waiting for the server). A sender killed in between leaves its claimed rows in `sending`; the
 next sender takes them back (at once when the claimer was a process on this machine that is
 gone, else when the lease runs out) and sends them. So nothing is lost, and only the one
 message taken but not yet recorded at the crash can go out twice (same Message-ID, one ledger
@@ -22,6 +22,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from collections import Counter
 from collections.abc import Callable
@@ -136,7 +137,8 @@ class Sender:
         self.name = sender_name()
         self.on_progress = on_progress
         self.postgres = engine.dialect.name == "postgresql"
-        self._conn: Connection | None = None
+        self._conn: Connection | None = None  # the recording connection (used by one thread at a time)
+        self._recording: ThreadPoolExecutor | None = None
 
     # -- the loop ---------------------------------------------------------------------------------
     def drain(self) -> SendReport:
@@ -157,6 +159,9 @@ class Sender:
                 self.sleep(min(max(wait, 0.02), 1.0))
         finally:
             self.mailer.close()
+            if self._recording is not None:
+                self._recording.shutdown(wait=True)
+                self._recording = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -302,29 +307,39 @@ class Sender:
         with self.engine.connect() as conn:
             verdicts = self.guard.check(conn, outgoing)
         renewed_at, still_mine = time.monotonic(), {c.id for c in claimed}
-        accepted = None  # the message the server last took, recorded while the server reads the next one
+        # The message the server last took is recorded by the recording thread while this one sends the
+        # next message's envelope and data; the record is committed before that data is ended.
+        recording: Future | None = None
+
+        def settled() -> None:
+            nonlocal recording
+            if recording is not None:
+                done, recording = recording, None
+                done.result()  # the record is committed (or its error is raised here)
+
         try:
             for n, (c, item, verdict) in enumerate(zip(claimed, outgoing, verdicts)):
                 if time.monotonic() - renewed_at > self.settings.send_lease_seconds * 0.2:
                     # A slow server: keep the claim alive; rows another sender took over meanwhile are theirs now.
+                    settled()
                     still_mine = self._renew([x.id for x in claimed[n:]])
                     renewed_at = time.monotonic()
                 if c.id not in still_mine:
                     continue
                 if not verdict.ok:
+                    settled()
                     self._finish(c, BLOCKED, f"guard: {verdict.reason}")
                     report.blocked += 1
                     continue
-                # All of this message but the end of its data; then the last one's record, which must be
-                # committed before the server may take this one (at most one message is ever taken and not
-                # yet recorded: the one a crash may resend); then the end of the data, and the server's answer.
+                # All of this message but the end of its data (meanwhile the last one's record is written);
+                # then that record must be committed before the server may take this one (at most one
+                # message is ever taken and not yet recorded: the one a crash may resend); then the end of
+                # the data, and the server's answer.
                 refused = self.mailer.begin(self.settings.mail_from, item.address, item.raw)
-                if accepted is not None:
-                    self._record_sent(*accepted)
-                    accepted = None
+                settled()
                 delivery = refused or self.mailer.finish()
                 if delivery.outcome == DELIVERED:
-                    accepted = (c, item, verdict)
+                    recording = self._recorder_thread().submit(self._record_sent, c, item, verdict)
                     report.sent += 1
                 elif delivery.outcome == PERMANENT:
                     self._finish(c, FAILED, f"refused by the server ({delivery.code}, {delivery.what})")
@@ -337,8 +352,12 @@ class Sender:
                 if self.on_progress:
                     self.on_progress(1)
         finally:
-            if accepted is not None:
-                self._record_sent(*accepted)
+            settled()
+
+    def _recorder_thread(self) -> ThreadPoolExecutor:
+        if self._recording is None:
+            self._recording = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schoolpass-record")
+        return self._recording
 
     def _renew(self, ids: list[int]) -> set[int]:
         until = self.clock() + timedelta(seconds=self.settings.send_lease_seconds)
