@@ -43,7 +43,7 @@ class Batches:
         self.process = None
         if in_background:
             context = multiprocessing.get_context("spawn")
-            self.channel = context.Queue(maxsize=4)
+            self.channel = context.Queue(maxsize=8)
             self.process = context.Process(target=_work, args=(producer, args, self.channel), daemon=True)
 
     def start(self) -> Batches:

@@ -60,25 +60,51 @@ def test_demographics_delta_removes_a_birth_date(db, tmp_path):
     assert (before, after) == (["self"], ["parent"])  # no birth date on record: treated as a minor
 
 
-def test_large_users_file_is_read_in_a_second_process(db, tmp_path, monkeypatch):
+def _in_workers(monkeypatch) -> list[bool]:
+    """Read every roster file large enough for a worker (all of them); returns, per reader, whether it was one."""
     from schoolpass import background
+    from schoolpass.roster import importer
 
+    started: list[bool] = []
+    plain = background.Batches.__init__
+
+    def watched(self, producer, *args, in_background):
+        started.append(in_background)
+        plain(self, producer, *args, in_background=in_background)
+
+    monkeypatch.setattr(importer, "WORKER_BYTES", 0)
+    monkeypatch.setattr(importer.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(background.Batches, "__init__", watched)
+    return started
+
+
+def test_large_users_and_demographics_files_are_read_in_worker_processes(db, tmp_path, monkeypatch):
     import_roster(db.engine, write_export(tmp_path / "small"), date(2021, 11, 1))
     in_process = everyone(db)
+    with db.engine.connect() as conn:
+        births = conn.exec_driver_sql("SELECT sourced_id, birth_date FROM birth_date_versions ORDER BY 1").all()
     db.reset()
-    monkeypatch.setattr(background, "MIN_BYTES", 0)
+    started = _in_workers(monkeypatch)
     summary = import_roster(db.engine, write_export(tmp_path / "big"), date(2021, 11, 1))
+    assert started == [True, True]  # demographics, users
     assert summary.changes["users"].added == 10
     assert everyone(db) == in_process
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT sourced_id, birth_date FROM birth_date_versions ORDER BY 1").all() \
+            == births
 
 
-def test_problems_found_by_the_second_process_refuse_the_import(db, tmp_path, monkeypatch):
+def test_problems_found_by_the_workers_refuse_the_import_in_file_order(db, tmp_path, monkeypatch):
     from schoolpass.errors import InputRejected
-    from schoolpass import background
     from tests.roster.exports import read_sample
 
-    monkeypatch.setattr(background, "MIN_BYTES", 0)
+    started = _in_workers(monkeypatch)
     users = [dict(u, role="wizard") if u["sourcedId"] == "p-5" else u for u in read_sample("users.csv")]
+    demographics = read_sample("demographics.csv")
+    demographics[1] = dict(demographics[1], birthDate="2011-02-30")
     with pytest.raises(InputRejected) as refused:
-        import_roster(db.engine, write_export(tmp_path / "bad", users=users), date(2021, 11, 1))
-    assert [str(p) for p in refused.value.problems] == ["users.csv:10: unknown role 'wizard'"]
+        import_roster(db.engine, write_export(tmp_path / "bad", users=users, demographics=demographics),
+                      date(2021, 11, 1))
+    assert started == [True, True]
+    assert [str(p) for p in refused.value.problems] == [
+        "demographics.csv:3: birthDate is not a valid YYYY-MM-DD date", "users.csv:10: unknown role 'wizard'"]

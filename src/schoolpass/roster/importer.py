@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -15,7 +16,7 @@ from schoolpass import background
 from schoolpass.roster.export import FILES, open_export
 from schoolpass.roster.models import RosterImport, RosterImportFile
 from schoolpass.roster.records import (
-    BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS, Findings, read_birth_dates, read_orgs, user_batches,
+    BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS, Findings, birth_date_batches, read_orgs, user_batches,
 )
 from schoolpass.roster.staging import Staging
 from schoolpass.roster.timeline import Changes, Entity, apply_file
@@ -28,6 +29,10 @@ USERS = Entity(
 )
 BIRTH_DATES = Entity("demographics", "birth_date_versions", "stage_birth_dates", BIRTH_DATE_COLUMNS)
 ENTITIES = (ORGS, USERS, BIRTH_DATES)
+
+# A worker process starts in ~0.1 s (it imports only the readers); from this size on, a file's reading is
+# worth moving off this process, which meanwhile loads what the workers read.
+WORKER_BYTES = 8 * 1024 * 1024
 
 # progress(file label, rows read since the last call)
 Progress = Callable[[str, int], None]
@@ -74,23 +79,22 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
             staging.create()
             findings = Findings()
 
-            users = None
-            if modes["users"] != "absent":
-                large = export.size(FILES["users"]) >= background.MIN_BYTES
-                users = background.Batches(user_batches, export.path, in_background=large).start()
+            # demographics.csv and users.csv are read by worker processes when large, while this process
+            # loads what they read (and orgs.csv, a few hundred rows) into staging.
+            births = _reader(export, modes, "demographics", birth_date_batches)
+            users = _reader(export, modes, "users", user_batches)
             try:
                 if modes["orgs"] != "absent":
                     staging.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
-                if modes["demographics"] != "absent":
-                    staging.load("stage_birth_dates",
-                                 _counted(read_birth_dates(export, findings), export, "demographics", progress))
-                if users is not None:
-                    _stage_users(staging, users, export.file_label(FILES["users"]), progress)
-                    findings.problems.extend(users.result.problems)
-                    findings.warnings.extend(users.result.warnings)
+                _stage_read(staging, births, users, export, progress)
+                for reader in (births, users):  # problems in the order of the files: orgs, demographics, users
+                    if reader is not None:
+                        findings.problems.extend(reader.result.problems)
+                        findings.warnings.extend(reader.result.warnings)
             finally:
-                if users is not None:
-                    users.close()
+                for reader in (births, users):
+                    if reader is not None:
+                        reader.close()
             if findings.problems:
                 raise InputRejected(findings.problems)
 
@@ -149,13 +153,36 @@ def _counted(rows, export, entity: str, progress: Progress | None, every: int = 
     progress(label, count)
 
 
-def _stage_users(staging: Staging, batches, label: str, progress: Progress | None) -> None:
-    for people, schools, agents in batches:
-        staging.load("stage_users", people)
-        staging.load("stage_user_schools", schools)
-        staging.load("stage_user_agents", agents)
-        if progress:
-            progress(label, len(people))
+def _reader(export, modes: dict[str, str], entity: str, producer) -> background.Batches | None:
+    """The batches of one file, read in a worker process from WORKER_BYTES on, else here; None when absent."""
+    if modes[entity] == "absent":
+        return None
+    large = export.size(FILES[entity]) >= WORKER_BYTES and (os.cpu_count() or 1) > 1
+    return background.Batches(producer, export.path, in_background=large).start()
+
+
+def _stage_read(staging: Staging, births, users, export, progress: Progress | None) -> None:
+    """Load the two readers' batches into staging, taking from each in turn (both workers keep reading)."""
+    streams = [(entity, iter(reader)) for entity, reader in (("demographics", births), ("users", users))
+               if reader is not None]
+    while streams:
+        for stream in list(streams):
+            entity, batches = stream
+            batch = next(batches, None)
+            if batch is None:
+                streams.remove(stream)
+                continue
+            if entity == "demographics":
+                staging.load("stage_birth_dates", batch)
+                count = len(batch)
+            else:
+                people, schools, agents = batch
+                staging.load("stage_users", people)
+                staging.load("stage_user_schools", schools)
+                staging.load("stage_user_agents", agents)
+                count = len(people)
+            if progress:
+                progress(export.file_label(FILES[entity]), count)
 
 
 def _labels(export) -> dict[str, str]:

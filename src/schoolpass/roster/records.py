@@ -144,15 +144,23 @@ def read_orgs(export: Export, findings: Findings) -> Iterator[tuple]:
 def read_birth_dates(export: Export, findings: Findings) -> Iterator[tuple]:
     """(line, sourced_id, deleted, hash, birth_date)."""
     source = _Csv(export, FILES["demographics"], ["sourcedId", "status", "birthDate"], findings)
+    known: dict[str, tuple[str, str]] = {}  # a good birth date's text -> (date, hash): a district has few
     for line, (sourced_id, status, birth) in source.rows([]):
         if not sourced_id:
             source.problem(line, "sourcedId is empty")
             continue
-        deleted = source.status_deleted(line, status)
-        birth_date = source.date(line, "birthDate", birth)
-        if deleted is None or birth_date is False:
+        deleted = False if not status else source.status_deleted(line, status)
+        checked = known.get(birth)
+        if checked is None:
+            birth_date = source.date(line, "birthDate", birth)
+            if birth_date is False:
+                continue
+            checked = (birth_date, payload_hash(birth_date))
+            if len(known) < 100_000:
+                known[birth] = checked
+        if deleted is None:
             continue
-        yield line, sourced_id, int(deleted), payload_hash(birth_date), birth_date
+        yield line, sourced_id, int(deleted), checked[1], checked[0]
 
 
 @dataclass
@@ -281,6 +289,28 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
                 findings.problems.append(
                     Problem(roles_file, r.line, f"userSourcedId {user} is not in users.csv")
                 )
+
+
+def birth_date_batches(path, size: int = 20000):
+    """demographics.csv of the export at `path`, in batches of rows; returns the findings.
+
+    A producer for schoolpass.background.Batches (it may run in another process).
+    """
+    from schoolpass.roster.export import open_export
+
+    export = open_export(path)
+    findings = Findings()
+    rows: list[tuple] = []
+    try:
+        for row in read_birth_dates(export, findings):
+            rows.append(row)
+            if len(rows) >= size:
+                yield rows
+                rows = []
+        yield rows
+    finally:
+        export.close()
+    return findings
 
 
 def user_batches(path, size: int = 20000):
