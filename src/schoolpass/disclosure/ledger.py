@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Date, bindparam, select, text
+from sqlalchemy import Connection, select, text
 
 from schoolpass.disclosure.models import GENESIS, LedgerHead
 from schoolpass.processes import worker_connection, worker_context, worker_url, workers_can_see
@@ -50,28 +50,41 @@ def entry_hash(fields: dict) -> str:
     return hashlib.sha256(canonical(tuple(fields[k] for k in SORTED)).encode("utf-8")).hexdigest()
 
 
-# Built once: appends happen once per message sent, on the hot path.
-_HEAD = text("SELECT seq, hash FROM ledger_head WHERE id = 1")
-_HEAD_LOCKED = text("SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE")
-_INSERT = text(f"INSERT INTO ledger_entries ({', '.join((*FIELDS, 'hash'))}) "
-               f"VALUES ({', '.join(':' + name for name in (*FIELDS, 'hash'))})").bindparams(
-    bindparam("on_date", type_=Date))
-_MOVE_HEAD = text("UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1")
+# Appends happen once per message sent, on the sender's critical path: they go straight to the driver
+# (statements fixed per database), which costs a third of going through SQLAlchemy's execution.
+_COLUMNS = (*FIELDS, "hash")
+_STATEMENTS = {
+    "sqlite": ("SELECT seq, hash FROM ledger_head WHERE id = 1",
+               f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})",
+               "UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1"),
+    # PostgreSQL: senders append one at a time, each locking the head row (SQLite's writer holds its lock).
+    "postgresql": ("SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE",
+                   f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) "
+                   f"VALUES ({', '.join(f'%({c})s' for c in _COLUMNS)})",
+                   "UPDATE ledger_head SET seq = %(seq)s, hash = %(hash)s WHERE id = 1"),
+}
 
 
 def append(conn: Connection, *, sent_at: datetime, on_date: date, notice_id: int, message_id: str, kind: str,
            subject_id: str, recipient_id: str, address: str, content_sha256: str,
            channel: str = CHANNEL_EMAIL, purpose: str = PURPOSE) -> dict:
     """Append one entry in the caller's transaction (which must commit with the message's `sent`)."""
-    # Senders append one at a time: PostgreSQL locks the head row; SQLite already holds its write lock.
-    seq, prev = conn.execute(_HEAD_LOCKED if conn.dialect.name == "postgresql" else _HEAD).one()
-    fields = {"seq": seq + 1, "sent_at": instant_text(sent_at), "on_date": on_date.isoformat(),
-              "notice_id": notice_id, "message_id": message_id, "kind": kind, "subject_id": subject_id,
-              "recipient_id": recipient_id, "address": address, "channel": channel, "purpose": purpose,
-              "content_sha256": content_sha256, "prev_hash": prev}
-    fields["hash"] = entry_hash(fields)
-    conn.execute(_INSERT, {**fields, "on_date": on_date})
-    conn.execute(_MOVE_HEAD, {"seq": fields["seq"], "hash": fields["hash"]})
+    postgres = conn.dialect.name == "postgresql"
+    read_head, insert, move_head = _STATEMENTS["postgresql" if postgres else "sqlite"]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(read_head)
+        seq, prev = cursor.fetchone()
+        fields = {"seq": seq + 1, "sent_at": instant_text(sent_at), "on_date": on_date.isoformat(),
+                  "notice_id": notice_id, "message_id": message_id, "kind": kind, "subject_id": subject_id,
+                  "recipient_id": recipient_id, "address": address, "channel": channel, "purpose": purpose,
+                  "content_sha256": content_sha256, "prev_hash": prev}
+        fields["hash"] = entry_hash(fields)
+        # A date column: the ISO text on SQLite (as SQLAlchemy's Date writes it), a date on PostgreSQL.
+        cursor.execute(insert, {**fields, "on_date": on_date} if postgres else fields)
+        cursor.execute(move_head, {"seq": fields["seq"], "hash": fields["hash"]})
+    finally:
+        cursor.close()
     return fields
 
 

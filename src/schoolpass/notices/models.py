@@ -59,7 +59,8 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("notice_id", "address_key"),
-        Index(None, "state", "next_attempt_at"),
+        # A claim walks the due messages in id order and stops after a batch (see migration 0012).
+        Index("ix_outbox_state_id", "state", "id", "next_attempt_at"),
         Index(None, "run_id", "state"),
     )
 

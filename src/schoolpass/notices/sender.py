@@ -41,15 +41,19 @@ from schoolpass.notices.smtp import PERMANENT, SENT as DELIVERED, Delivery, Mail
 from schoolpass.notices.tokens import new_token, token_hash
 from schoolpass.roster.authorization import in_force
 from schoolpass.settings import Settings
-from schoolpass.storage.types import UtcDateTime
+from schoolpass.storage.instants import bulk_instant
 
 LINK_DAYS = 10
-# Built once: marking a message sent happens once per message, on the hot path. Links work for
+# Marking a message sent happens once per message, on the hot path, in the recording connection's
+# transaction with its ledger entry: straight to the driver (see ledger.append). Links work for
 # LINK_DAYS from the message's `sent_at` (the link page reads it from here).
-_MARK_SENT = text(
-    "UPDATE outbox SET state = 'sent', sent_at = :sent_at, attempts = attempts + 1, claimed_by = NULL, "
-    "claimed_until = NULL, reason = NULL, content_sha256 = :sha WHERE id = :id AND state <> 'sent'"
-).bindparams(bindparam("sent_at", type_=UtcDateTime()))
+_MARK_SENT = {
+    "sqlite": "UPDATE outbox SET state = 'sent', sent_at = :sent_at, attempts = attempts + 1, claimed_by = NULL, "
+              "claimed_until = NULL, reason = NULL, content_sha256 = :sha WHERE id = :id AND state <> 'sent'",
+    "postgresql": "UPDATE outbox SET state = 'sent', sent_at = %(sent_at)s, attempts = attempts + 1, "
+                  "claimed_by = NULL, claimed_until = NULL, reason = NULL, content_sha256 = %(sha)s "
+                  "WHERE id = %(id)s AND state <> 'sent'",
+}
 BATCH = 50
 # Within one run, wait for retries and other senders' claims that come due this soon; later ones
 # are left for the next `send` or `daily`.
@@ -114,6 +118,16 @@ def _process_gone(pid: int) -> bool:
             return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")  # a zombie sends nothing
     except (OSError, IndexError):
         return False
+
+
+def due_messages(now: datetime, room: int, postgres: bool):
+    """The ids of the next `room` planned messages that are due, in id order (walked from the outbox's
+    (state, id, next_attempt_at) index, never sorted: a claim costs the same with 390,000 planned)."""
+    due = (select(OutboxMessage.id)
+           .where(OutboxMessage.state == PLANNED,
+                  or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+           .order_by(OutboxMessage.id).limit(room))
+    return due.with_for_update(skip_locked=True) if postgres else due
 
 
 def outbox_counts(conn: Connection) -> Counter:
@@ -220,12 +234,7 @@ class Sender:
             room, limited_by = self._room(conn, now)
             if room <= 0:
                 return [], limited_by
-            due = (select(OutboxMessage.id)
-                   .where(OutboxMessage.state == PLANNED,
-                          or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
-                   .order_by(OutboxMessage.id).limit(room))
-            if self.postgres:
-                due = due.with_for_update(skip_locked=True)
+            due = due_messages(now, room, self.postgres)
             ids = conn.execute(
                 update(OutboxMessage).where(OutboxMessage.id.in_(due.scalar_subquery()))
                 .values(state=SENDING, claimed_by=self.name,
@@ -372,7 +381,14 @@ class Sender:
         sent_at = self.clock()
         digest = hashlib.sha256(item.raw).hexdigest()
         with self._recorder() as conn:
-            marked = conn.execute(_MARK_SENT, {"id": c.id, "sent_at": sent_at, "sha": digest}).rowcount
+            dialect = conn.dialect.name
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.execute(_MARK_SENT[dialect], {"id": c.id, "sent_at": bulk_instant(sent_at, dialect),
+                                                     "sha": digest})
+                marked = cursor.rowcount
+            finally:
+                cursor.close()
             if not marked:
                 return  # another sender already recorded this message: one ledger entry per message
             # The ledger names whom the message discloses (its token's subject) and where it went (its To).
