@@ -38,16 +38,17 @@ _BIRTH = re.compile(r"[0-9]{8}")
 
 
 def parse_hl7(lines: Iterable[str], zone: ZoneInfo, now: datetime, outcome: ParseOutcome,
-              test_codes: frozenset[str] | None = None) -> Iterator[LabResult]:
+              test_codes: frozenset[str] | None = None, first_number: int = 1) -> Iterator[LabResult]:
     """The program's results in an ELR file; bad messages go to `outcome.problems` instead.
 
     `lines` may be an open text file (read in 1 MB chunks) or any iterable of text pieces;
-    segments end in CR, LF or CRLF. Times without an offset are read in `zone`.
+    segments end in CR, LF or CRLF. Times without an offset are read in `zone`. Messages are
+    numbered from `first_number` (a part of a file read on its own: the messages before it, plus 1).
     """
     test_codes = program_test_codes() if test_codes is None else test_codes
     if now.tzinfo is None:
         now = now.replace(tzinfo=zone)
-    for number, segments in enumerate(iter_messages(iter_segments(lines)), 1):
+    for number, segments in enumerate(iter_messages(iter_segments(lines)), first_number):
         reader = _MessageReader(number, zone, now, test_codes)
         try:
             results = reader.read(segments)

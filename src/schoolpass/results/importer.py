@@ -95,11 +95,30 @@ def _stage(conn: Connection, batches, progress: Progress | None) -> int:
 
 def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: datetime, test_codes: frozenset[str],
                 progress: Progress | None, summary: ResultsImportSummary) -> ParseOutcome:
-    """Parse the file into staging: a large SimpleReport CSV in two halves at once (a worker
-    process each), a large other file in one worker, a small one here. Returns the outcome."""
+    """Parse the file into staging: a large SimpleReport CSV or HL7 file in two halves at once (a worker
+    process each), a large FHIR file in one worker, a small one here. Returns the outcome."""
     dialect = conn.dialect.name
     large = path.stat().st_size >= background.MIN_BYTES
-    split = staging.csv_split(path) if fmt == "simplereport-csv" and large and (os.cpu_count() or 1) > 1 else 0
+    cores = (os.cpu_count() or 1) > 1
+    hl7_split = staging.hl7_split(path) if fmt == "hl7" and large and cores else 0
+    if hl7_split:
+        # Messages stand alone: a part starts where a message starts, and always reads as in one pass.
+        halves = [background.Batches(staging.staged_hl7_part, path, zone, now, dialect, test_codes, index, start,
+                                     end, in_background=True)
+                  for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))]
+        try:
+            for half in halves:
+                half.start()
+            summary.results = _stage(conn, _alternate([iter(half) for half in halves]), progress)
+        finally:
+            for half in halves:
+                half.close()
+        first, second = (half.result for half in halves)
+        conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
+                          "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
+        return ParseOutcome(problems=first.problems + second.problems,
+                            skipped_analytes=first.skipped_analytes + second.skipped_analytes)
+    split = staging.csv_split(path) if fmt == "simplereport-csv" and large and cores else 0
     if split:
         halves = [background.Batches(staging.staged_csv_part, path, zone, now, dialect, test_codes, start, end,
                                      in_background=True) for start, end in ((0, split), (split, None))]

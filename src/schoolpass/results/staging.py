@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import operator
+import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -72,13 +73,13 @@ def staged_batches(fmt: str, path: Path, zone: ZoneInfo, now: datetime, dialect:
     return outcome
 
 
-def staged_results(results, zone: ZoneInfo, dialect: str, size: int = 20000):
-    """Staging batches of parsed LabResults (row_no = the result's position)."""
+def staged_results(results, zone: ZoneInfo, dialect: str, size: int = 20000, first_row: int = 1):
+    """Staging batches of parsed LabResults (row_no = the result's position, from `first_row`)."""
     instants = _Instants(dialect, zone)
     postgres = dialect == "postgresql"
     rows: list[tuple] = []
     ids: list[tuple] = []
-    for count, r in enumerate(results, start=1):
+    for count, r in enumerate(results, start=first_row):
         collected, collected_on = instants(r.collected_at)
         rows.append((
             count, r.performing_lab, r.accession, r.test_code, id_list(r.patient_ids), r.given_name,
@@ -93,6 +94,51 @@ def staged_results(results, zone: ZoneInfo, dialect: str, size: int = 20000):
             yield rows, ids
             rows, ids = [], []
     yield rows, ids
+
+
+# -- HL7 in two parts (one process each), split where a message starts
+
+# A part's results are numbered from its index times this (row_no orders a file's results; a part of
+# a lab file holds far fewer, and it stays inside PostgreSQL's INTEGER).
+PART_ROWS = 1_000_000_000
+_MESSAGE_START = re.compile(rb"[\r\n]MSH")
+
+
+def hl7_split(path: Path) -> int:
+    """Where a second part of an HL7 file may start: the first message (a segment MSH at a line start)
+    after the middle; 0 when there is none. Segments hold no line ends, so a part never cuts one."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        raw.seek(size // 2)
+        tail = raw.read(1 << 20)
+    found = _MESSAGE_START.search(tail)
+    return size // 2 + found.start() + 1 if found else 0
+
+
+def staged_hl7_part(path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str],
+                    index: int, start: int, end: int | None, size: int = 20000):
+    """Staging batches of the HL7 file's bytes [start, end) (part `index`); returns its ParseOutcome.
+    Its messages are numbered after those before `start`, as one pass over the file numbers them."""
+    from schoolpass.results.hl7 import parse_hl7
+    from schoolpass.results.hl7_tokens import iter_messages, iter_segments
+
+    outcome = ParseOutcome(problems=[])
+    before = 0
+    if start:
+        with open(path, "rb") as raw:
+            head = io.TextIOWrapper(io.BufferedReader(_Span(raw, start), 1 << 20), encoding="utf-8",
+                                    errors="replace", newline="")
+            before = sum(1 for _ in iter_messages(iter_segments(head)))
+    with open(path, "rb") as raw:
+        raw.seek(start)
+        text = io.TextIOWrapper(io.BufferedReader(_Span(raw, end if end is not None else 1 << 62), 1 << 20),
+                                encoding="utf-8", errors="replace", newline="")
+        try:
+            results = parse_hl7(text, zone, now, outcome, test_codes, first_number=before + 1)
+            yield from staged_results(results, zone, dialect, size, first_row=index * PART_ROWS + 1)
+        finally:
+            text.close()
+    return outcome
 
 
 # -- SimpleReport CSV, straight to staging rows, whole or in parts (one process each)
