@@ -218,6 +218,7 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
     if not version_12:
         required += ["orgSourcedIds", "role"]  # 1.2 keeps roles and their orgs in roles.csv
     source = _Csv(export, FILES["users"], required, findings)
+    good_languages: set[str] = set()  # tags already checked (a district has a few dozen)
     for line, values in source.rows(["metadata.healthNotices", "metadata.language"]):
         if version_12:
             sourced_id, status, given, family, identifier, email, agents_text, health, language = values
@@ -227,7 +228,7 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
         if not sourced_id:
             source.problem(line, "sourcedId is empty")
             continue
-        deleted = source.status_deleted(line, status)
+        deleted = False if not status else source.status_deleted(line, status)
         if deleted is None:
             continue
         bad = False
@@ -256,14 +257,17 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
             school_ids = split_ids(orgs_text) if orgs_text else []
             schools = [(line, sourced_id, org) for org in school_ids]
 
-        health = health.lower() or "allow"
-        if health not in ("allow", "deny"):
+        health = health.lower() if health else "allow"
+        if health != "allow" and health != "deny":
             source.problem(line, "metadata.healthNotices must be allow or deny")
             bad = True
         language = language or None
-        if language is not None and not _LANGUAGE.match(language):
-            source.problem(line, "metadata.language is not a BCP 47 language tag")
-            bad = True
+        if language is not None and language not in good_languages:
+            if _LANGUAGE.match(language):
+                good_languages.add(language)
+            else:
+                source.problem(line, "metadata.language is not a BCP 47 language tag")
+                bad = True
         if bad:
             continue
         email = email or None
