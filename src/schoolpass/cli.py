@@ -82,7 +82,7 @@ def init_command(db: cli.DbOption = None) -> None:
     """Create or upgrade the database schema (safe to run twice)."""
     from schoolpass.storage.migrate import upgrade
 
-    before, after = upgrade(cli.engine(db))
+    before, after = upgrade(cli.engine(db, schema_current=False))
     if before == after:
         cli.out.print(f"Schema already at revision {after}.")
     else:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from schoolpass.errors import SchoolpassError
 from schoolpass.settings import Settings, load_settings
 from schoolpass.storage.engine import make_engine
+from schoolpass.storage.revision import require_current
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,8 +41,20 @@ def settings(db: str | None = None) -> Settings:
     return load_settings(database_url=db or GLOBALS.db)
 
 
-def engine(db: str | None = None) -> Engine:
-    return make_engine(settings(db).database_url)
+def engine(db: str | None = None, *, schema_current: bool = True) -> Engine:
+    """The database's engine; its schema must be this schoolpass's (all but `init` need that)."""
+    return checked_engine(settings(db).database_url) if schema_current else make_engine(settings(db).database_url)
+
+
+def checked_engine(url: str) -> Engine:
+    """An engine for `url`, once the database's schema is known to be this schoolpass's."""
+    made = make_engine(url)
+    try:
+        require_current(made)
+    except SchoolpassError:
+        made.dispose()
+        raise
+    return made
 
 
 def today(db: str | None = None) -> date:

@@ -83,3 +83,33 @@ def test_links_are_rebuilt_without_rowid_keeping_their_rows(tmp_path):
         command.downgrade(config, "0010")
         assert [without for without, _ in shape(conn).values()] == [False, False]
     engine.dispose()
+
+
+def test_the_newest_migration_file_is_alembics_head():
+    from schoolpass.storage.revision import newest_revision
+
+    assert newest_revision() == head_revision()
+
+
+def test_commands_refuse_a_database_of_another_schema(db, capsys, tmp_path):
+    """Older: run init. Newer: upgrade schoolpass. None: init first. The same schema: the command runs."""
+    from schoolpass.storage.revision import newest_revision
+
+    def summary():
+        return run(capsys, "--db", db.url, "roster", "summary", "--on", "2021-11-22")
+
+    head = newest_revision()
+    assert summary().code == 0
+    try:
+        for found, says in (("0010", f"at revision 0010 and this schoolpass needs {head}: run `schoolpass init`"),
+                            ("9999", f"at revision 9999, newer than this schoolpass knows ({head})")):
+            with db.engine.begin() as conn:
+                conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{found}'")
+            refused = summary()
+            assert refused.code == 1 and says in refused.err, refused.err
+    finally:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
+    assert summary().code == 0
+    fresh = run(capsys, "--db", f"sqlite:///{tmp_path / 'never-initialized.db'}", "roster", "summary")
+    assert fresh.code == 1 and "no schoolpass schema yet: run `schoolpass init` first" in fresh.err

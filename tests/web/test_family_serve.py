@@ -40,6 +40,7 @@ def test_serve_runs_uvicorn_with_nodelay_keep_alive_and_no_access_log(monkeypatc
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(app=app, **options))
     monkeypatch.setenv("SCHOOLPASS_DATABASE_URL", "unused")  # restored after the test (serve sets it for workers)
     monkeypatch.delenv("SCHOOLPASS_DATABASE_URL")
+    assert run(capsys, "--db", f"sqlite:///{tmp_path / 'x.db'}", "init").code == 0  # serve needs the schema
     result = run(capsys, "--db", f"sqlite:///{tmp_path / 'x.db'}", "serve", "--workers", workers)
     assert result.code == 0, result.err
     assert seen["http"] is NoDelayHTTP and seen["timeout_keep_alive"] == KEEP_ALIVE_SECONDS >= 60

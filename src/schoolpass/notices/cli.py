@@ -53,7 +53,7 @@ def daily_command(
     """The main job: statuses, plan the day's notices, check the plan, send, report."""
     settings = _settings(db, smtp)
     day = cli.parse_date(on, "--on", db)
-    engine = make_engine(settings.database_url)
+    engine = cli.checked_engine(settings.database_url)
     with engine.connect() as conn:
         in_force = _in_force(conn, policy, db)
     mailer = None if dry_run else mailer_for(settings)
@@ -105,7 +105,7 @@ def send_command(
     """Drain the outbox: send every planned message (each verified for its own notice's run date)."""
     settings = _settings(db, smtp)
     mailer = mailer_for(settings)
-    engine = make_engine(settings.database_url)
+    engine = cli.checked_engine(settings.database_url)
     if workers == 1:
         with cli.progress_bar("Sending") as advance:
             report = Sender(engine, settings, mailer, on_progress=advance).drain()

@@ -31,6 +31,7 @@ def serve_command(
     from schoolpass.web.app import NoDelayHTTP, create_app
 
     settings = cli.settings(db)
+    cli.checked_engine(settings.database_url).dispose()  # refuse to serve a database of another schema
     # No access log: paths carry link tokens and ids, and writing a line per request costs more than the answer.
     options = dict(host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=keep_alive,
                    backlog=2048, server_header=False, http=NoDelayHTTP)
