@@ -103,38 +103,17 @@ def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: dat
     hl7_split = staging.hl7_split(path) if fmt == "hl7" and large and cores else 0
     if hl7_split:
         # Messages stand alone: a part starts where a message starts, and always reads as in one pass.
-        halves = [background.Batches(staging.staged_hl7_part, path, zone, now, dialect, test_codes, index, start,
-                                     end, in_background=True)
-                  for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))]
-        try:
-            for half in halves:
-                half.start()
-            summary.results = _stage(conn, _alternate([iter(half) for half in halves]), progress)
-        finally:
-            for half in halves:
-                half.close()
-        first, second = (half.result for half in halves)
-        conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
-                          "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
-        return ParseOutcome(problems=first.problems + second.problems,
-                            skipped_analytes=first.skipped_analytes + second.skipped_analytes)
+        first, second = _stage_halves(conn, staging.staged_hl7_part, [
+            (path, zone, now, dialect, test_codes, index, start, end)
+            for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))], progress, summary)
+        return _both(conn, first, second)
     split = staging.csv_split(path) if fmt == "simplereport-csv" and large and cores else 0
     if split:
-        halves = [background.Batches(staging.staged_csv_part, path, zone, now, dialect, test_codes, start, end,
-                                     in_background=True) for start, end in ((0, split), (split, None))]
-        try:
-            for half in halves:
-                half.start()
-            summary.results = _stage(conn, _alternate([iter(half) for half in halves]), progress)
-        finally:
-            for half in halves:
-                half.close()
-        first, second = (half.result for half in halves)
+        first, second = _stage_halves(conn, staging.staged_csv_part, [
+            (path, zone, now, dialect, test_codes, start, end) for start, end in ((0, split), (split, None))],
+            progress, summary)
         if first.part_aligned and not first.stopped and not second.stopped:
-            conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
-                              "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
-            return ParseOutcome(problems=first.problems + second.problems,
-                                skipped_analytes=first.skipped_analytes + second.skipped_analytes)
+            return _both(conn, first, second)
         # No record ends at the middle (a quoted field spans it), or the text is unreadable
         # somewhere: read the whole file in one pass, which alone says exactly where.
         conn.exec_driver_sql("DELETE FROM stage_results")
@@ -144,9 +123,34 @@ def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: dat
         summary.results = _stage(conn, batches.start(), progress)
     finally:
         batches.close()
+    _to_match(conn)
+    return batches.result
+
+
+def _stage_halves(conn: Connection, producer, parts: list[tuple], progress: Progress | None,
+                  summary: ResultsImportSummary) -> list[ParseOutcome]:
+    """Stage what two worker processes read (`producer(*part)` each), taking their batches in turn."""
+    halves = [background.Batches(producer, *part, in_background=True) for part in parts]
+    try:
+        for half in halves:
+            half.start()
+        summary.results = _stage(conn, _alternate([iter(half) for half in halves]), progress)
+    finally:
+        for half in halves:
+            half.close()
+    return [half.result for half in halves]
+
+
+def _both(conn: Connection, first: ParseOutcome, second: ParseOutcome) -> ParseOutcome:
+    """The two halves' outcome, as one pass would give it (the results staged are matched next)."""
+    _to_match(conn)
+    return ParseOutcome(problems=first.problems + second.problems,
+                        skipped_analytes=first.skipped_analytes + second.skipped_analytes)
+
+
+def _to_match(conn: Connection) -> None:
     conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
                       "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
-    return batches.result
 
 
 def _alternate(iterators: list):
