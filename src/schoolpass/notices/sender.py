@@ -4,11 +4,11 @@ Crash safety: a message is claimed (state `sending`, with the claimer and a leas
 transaction, and marked `sent` with its ledger entry in another once the server has taken it:
 by a recording thread while this one sends the next message's envelope and data, and always
 committed before that data is ended, so the server never holds two messages that are not
-recorded (the time that write takes is not spent waiting for the server). A sender killed in between leaves its claimed rows in `sending`; the
-next sender takes them back (at once when the claimer was a process on this machine that is
-gone, else when the lease runs out) and sends them. So nothing is lost, and only the one
-message taken but not yet recorded at the crash can go out twice (same Message-ID, one ledger
-entry).
+recorded (the time that write takes is not spent waiting for the server). A sender killed in
+between leaves its claimed rows in `sending`; the next sender takes them back (at once when the
+claimer was a process on this machine that is gone, else when the lease runs out) and sends them.
+So nothing is lost, and only the one message taken but not yet recorded at the crash can go out
+twice (same Message-ID, one ledger entry).
 
 Several senders may run at once: claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL (and
 SQLite's single writer), so no two senders hold the same row.
