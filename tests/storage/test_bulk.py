@@ -55,3 +55,16 @@ def test_mapped_reads_maps_the_database_then_restores(db):
             during = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
         assert during > before and during <= MAPPED_BYTES
         assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == before
+
+
+def test_statements_for_drivers_take_each_drivers_parameters(db):
+    from schoolpass.storage.sql import for_drivers
+
+    statement = for_drivers("SELECT CAST(:n AS INTEGER) + 1, :word || '!'")[db.engine.dialect.name]
+    with db.engine.connect() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(statement, {"n": 41, "word": "sent"})
+            assert tuple(cursor.fetchone()) == (42, "sent!")
+        finally:
+            cursor.close()

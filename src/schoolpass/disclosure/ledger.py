@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select, text
 
 from schoolpass.disclosure.models import GENESIS, LedgerHead
 from schoolpass.processes import worker_connection, worker_context, worker_url, workers_can_see
+from schoolpass.storage.sql import for_drivers
 
 CHANNEL_EMAIL = "email"
 PURPOSE = "public health: school testing program notice"
@@ -53,27 +54,23 @@ def entry_hash(fields: dict) -> str:
 # Appends happen once per message sent, on the sender's critical path: they go straight to the driver
 # (statements fixed per database), which costs a third of going through SQLAlchemy's execution.
 _COLUMNS = (*FIELDS, "hash")
-_STATEMENTS = {
-    "sqlite": ("SELECT seq, hash FROM ledger_head WHERE id = 1",
-               f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})",
-               "UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1"),
-    # PostgreSQL: senders append one at a time, each locking the head row (SQLite's writer holds its lock).
-    "postgresql": ("SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE",
-                   f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) "
-                   f"VALUES ({', '.join(f'%({c})s' for c in _COLUMNS)})",
-                   "UPDATE ledger_head SET seq = %(seq)s, hash = %(hash)s WHERE id = 1"),
-}
+# PostgreSQL: senders append one at a time, each locking the head row (SQLite's writer holds its lock).
+_READ_HEAD = {"sqlite": "SELECT seq, hash FROM ledger_head WHERE id = 1",
+              "postgresql": "SELECT seq, hash FROM ledger_head WHERE id = 1 FOR UPDATE"}
+_INSERT = for_drivers(f"INSERT INTO ledger_entries ({', '.join(_COLUMNS)}) "
+                      f"VALUES ({', '.join(':' + c for c in _COLUMNS)})")
+_MOVE_HEAD = for_drivers("UPDATE ledger_head SET seq = :seq, hash = :hash WHERE id = 1")
 
 
 def append(conn: Connection, *, sent_at: datetime, on_date: date, notice_id: int, message_id: str, kind: str,
            subject_id: str, recipient_id: str, address: str, content_sha256: str,
            channel: str = CHANNEL_EMAIL, purpose: str = PURPOSE) -> dict:
     """Append one entry in the caller's transaction (which must commit with the message's `sent`)."""
-    postgres = conn.dialect.name == "postgresql"
-    read_head, insert, move_head = _STATEMENTS["postgresql" if postgres else "sqlite"]
+    dialect = conn.dialect.name
+    postgres = dialect == "postgresql"
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.execute(read_head)
+        cursor.execute(_READ_HEAD[dialect])
         seq, prev = cursor.fetchone()
         fields = {"seq": seq + 1, "sent_at": instant_text(sent_at), "on_date": on_date.isoformat(),
                   "notice_id": notice_id, "message_id": message_id, "kind": kind, "subject_id": subject_id,
@@ -81,8 +78,8 @@ def append(conn: Connection, *, sent_at: datetime, on_date: date, notice_id: int
                   "content_sha256": content_sha256, "prev_hash": prev}
         fields["hash"] = entry_hash(fields)
         # A date column: the ISO text on SQLite (as SQLAlchemy's Date writes it), a date on PostgreSQL.
-        cursor.execute(insert, {**fields, "on_date": on_date} if postgres else fields)
-        cursor.execute(move_head, {"seq": fields["seq"], "hash": fields["hash"]})
+        cursor.execute(_INSERT[dialect], {**fields, "on_date": on_date} if postgres else fields)
+        cursor.execute(_MOVE_HEAD[dialect], {"seq": fields["seq"], "hash": fields["hash"]})
     finally:
         cursor.close()
     return fields

@@ -42,18 +42,15 @@ from schoolpass.notices.tokens import new_token, token_hash
 from schoolpass.roster.authorization import in_force
 from schoolpass.settings import Settings
 from schoolpass.storage.instants import bulk_instant
+from schoolpass.storage.sql import for_drivers
 
 LINK_DAYS = 10
 # Marking a message sent happens once per message, on the hot path, in the recording connection's
 # transaction with its ledger entry: straight to the driver (see ledger.append). Links work for
 # LINK_DAYS from the message's `sent_at` (the link page reads it from here).
-_MARK_SENT = {
-    "sqlite": "UPDATE outbox SET state = 'sent', sent_at = :sent_at, attempts = attempts + 1, claimed_by = NULL, "
-              "claimed_until = NULL, reason = NULL, content_sha256 = :sha WHERE id = :id AND state <> 'sent'",
-    "postgresql": "UPDATE outbox SET state = 'sent', sent_at = %(sent_at)s, attempts = attempts + 1, "
-                  "claimed_by = NULL, claimed_until = NULL, reason = NULL, content_sha256 = %(sha)s "
-                  "WHERE id = %(id)s AND state <> 'sent'",
-}
+_MARK_SENT = for_drivers(
+    "UPDATE outbox SET state = 'sent', sent_at = :sent_at, attempts = attempts + 1, claimed_by = NULL, "
+    "claimed_until = NULL, reason = NULL, content_sha256 = :sha WHERE id = :id AND state <> 'sent'")
 BATCH = 50
 # Within one run, wait for retries and other senders' claims that come due this soon; later ones
 # are left for the next `send` or `daily`.

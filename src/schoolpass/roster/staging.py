@@ -30,6 +30,7 @@ WORK_TABLES = {
     "affected": "sourced_id {text} PRIMARY KEY, present INTEGER NOT NULL, payload_hash {text}, g {date}",
     "overlap": "id INTEGER PRIMARY KEY",
 }
+KEYED_WORK_TABLES = {"known_orgs", "known_users", "affected"}  # keyed by sourced_id
 
 
 def _in_force(alias: str) -> str:
@@ -63,7 +64,7 @@ class Staging:
         # finds the row itself): what the import probes a million times.
         keyed = "" if self.postgres else " WITHOUT ROWID"
         for table, spec in WORK_TABLES.items():
-            shape = keyed if "sourced_id {text} PRIMARY KEY" in spec else ""
+            shape = keyed if table in KEYED_WORK_TABLES else ""
             self.conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({spec.format(**types)}){shape}{suffix}")
 
     def load(self, table: str, rows) -> int:

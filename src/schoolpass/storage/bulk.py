@@ -47,17 +47,14 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iter
 
 
 @contextmanager
-def index_building(conn: Connection) -> Iterator[None]:
-    """While building indexes over many rows (SQLite): small sort runs, sorted on every core. The
-    connection's own settings come back after; PostgreSQL is left as it is."""
+def sqlite_settings(conn: Connection, settings: dict[str, int]) -> Iterator[None]:
+    """SQLite: these PRAGMA values while the block runs, the connection's own after. PostgreSQL: nothing."""
     if conn.dialect.name != "sqlite":
         yield
         return
-    before = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-              for name in ("threads", "main.cache_size", "temp.cache_size")}
-    conn.exec_driver_sql(f"PRAGMA threads = {min(os.cpu_count() or 1, 8)}")
-    for name in ("main.cache_size", "temp.cache_size"):
-        conn.exec_driver_sql(f"PRAGMA {name} = -{SORT_RUN_KB}")
+    before = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in settings}
+    for name, value in settings.items():
+        conn.exec_driver_sql(f"PRAGMA {name} = {int(value)}")
     try:
         yield
     finally:
@@ -65,16 +62,12 @@ def index_building(conn: Connection) -> Iterator[None]:
             conn.exec_driver_sql(f"PRAGMA {name} = {value}")
 
 
-@contextmanager
-def mapped_reads(conn: Connection) -> Iterator[None]:
-    """While probing a large database many times (SQLite): read it through a memory map; the
-    connection's own setting comes back after. PostgreSQL is left as it is."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA mmap_size = {MAPPED_BYTES}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA mmap_size = {before}")
+def index_building(conn: Connection):
+    """While building indexes over many rows: small sort runs, sorted on every core."""
+    return sqlite_settings(conn, {"threads": min(os.cpu_count() or 1, 8), "main.cache_size": -SORT_RUN_KB,
+                                  "temp.cache_size": -SORT_RUN_KB})
+
+
+def mapped_reads(conn: Connection):
+    """While probing a large database many times: read it through a memory map."""
+    return sqlite_settings(conn, {"mmap_size": MAPPED_BYTES})
