@@ -19,6 +19,7 @@ from schoolpass.roster.records import (
     BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS, Findings, birth_date_batches, read_orgs, user_batches,
 )
 from schoolpass.roster.staging import Staging
+from schoolpass.roster import first_import
 from schoolpass.roster.timeline import Changes, Entity, apply_file
 
 ORGS = Entity("orgs", "org_versions", "stage_orgs", ORG_COLUMNS)
@@ -65,76 +66,102 @@ def import_roster(engine: Engine, path: Path, as_of: date, progress: Progress | 
     try:
         fingerprint = export.sha256()
         modes = {e: m for e, m in export.modes.items() if e != "roles"}
-        with engine.begin() as conn:
-            # The same export for the same day, with nothing recorded since: nothing to do. (After a
-            # later import, the same snapshot re-asserts itself and goes through the normal path.)
-            latest = conn.execute(
-                select(RosterImport.id, RosterImport.source_sha256, RosterImport.as_of)
-                .order_by(RosterImport.id.desc()).limit(1)
-            ).first()
-            if latest is not None and (latest.source_sha256, latest.as_of) == (fingerprint, as_of):
-                return ImportSummary(as_of, latest.id, True, export.version, modes)
+        try:
+            return _import(engine, export, fingerprint, modes, as_of, progress, direct=True)
+        except first_import.NeedsStaging:
+            # A first import that is not clean across its files (rolled back): staging names each problem.
+            return _import(engine, export, fingerprint, modes, as_of, progress, direct=False)
+    finally:
+        export.close()
 
+
+def _import(engine: Engine, export, fingerprint: str, modes: dict[str, str], as_of: date,
+            progress: Progress | None, direct: bool) -> ImportSummary:
+    """The import in one transaction: a first import straight into the history when `direct` allows,
+    any other through staging and roster.timeline."""
+    with engine.begin() as conn:
+        # The same export for the same day, with nothing recorded since: nothing to do. (After a
+        # later import, the same snapshot re-asserts itself and goes through the normal path.)
+        latest = conn.execute(
+            select(RosterImport.id, RosterImport.source_sha256, RosterImport.as_of)
+            .order_by(RosterImport.id.desc()).limit(1)
+        ).first()
+        if latest is not None and (latest.source_sha256, latest.as_of) == (fingerprint, as_of):
+            return ImportSummary(as_of, latest.id, True, export.version, modes)
+
+        findings = Findings()
+        if direct and first_import.applies(conn, modes):
+            import_id = _record(conn, export, fingerprint, as_of)
+            history = first_import.DirectLoad(conn, as_of, import_id)
+            history.create()
+            with history.loading():
+                _read_files(history, export, modes, findings, progress)
+            history.link()
+            found = history.finish()
+            changes = {e.name: found.get(e.name, Changes()) for e in ENTITIES if modes[e.name] != "absent"}
+        else:
             staging = Staging(conn)
             staging.create()
-            findings = Findings()
-
-            # demographics.csv and users.csv are read by worker processes when large, while this process
-            # loads what they read (and orgs.csv, a few hundred rows) into staging.
-            births = _reader(export, modes, "demographics", birth_date_batches)
-            users = _reader(export, modes, "users", user_batches)
-            try:
-                if modes["orgs"] != "absent":
-                    staging.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
-                _stage_read(staging, births, users, export, progress)
-                for reader in (births, users):  # problems in the order of the files: orgs, demographics, users
-                    if reader is not None:
-                        findings.problems.extend(reader.result.problems)
-                        findings.warnings.extend(reader.result.warnings)
-            finally:
-                for reader in (births, users):
-                    if reader is not None:
-                        reader.close()
-            if findings.problems:
-                raise InputRejected(findings.problems)
-
+            _read_files(staging, export, modes, findings, progress)
             staging.index()
             staging.fill_known(as_of, modes)
             problems = staging.reference_problems(_labels(export))
             if problems:
                 raise InputRejected(problems)
-
-            summary = ImportSummary(as_of, None, False, export.version, modes,
-                                    warnings=[str(w) for w in findings.warnings])
-            import_id = conn.execute(
-                insert(RosterImport).values(
-                    as_of=as_of, recorded_at=datetime.now(UTC), source_name=export.path.name[:255],
-                    source_sha256=fingerprint, oneroster_version=export.version, summary="{}",
-                ).returning(RosterImport.id)
-            ).scalar_one()
-            summary.import_id = import_id
-            for entity in ENTITIES:
-                mode = modes[entity.name]
-                if mode != "absent":
-                    summary.changes[entity.name] = apply_file(conn, entity, mode, as_of, import_id)
-            for entity, mode in modes.items():
-                if mode != "absent":
-                    conn.execute(insert(RosterImportFile).values(import_id=import_id, entity=entity, mode=mode))
-            conn.execute(
-                RosterImport.__table__.update()
-                .where(RosterImport.id == import_id)
-                .values(summary=json.dumps(summary.as_dict(), sort_keys=True))
-            )
+            import_id = _record(conn, export, fingerprint, as_of)
+            changes = {e.name: apply_file(conn, e, modes[e.name], as_of, import_id)
+                       for e in ENTITIES if modes[e.name] != "absent"}
             staging.drop()
-            if conn.dialect.name == "postgresql":
-                # Fresh statistics, or the planner takes a bulk-loaded table for empty.
-                for entity in ENTITIES:
-                    conn.exec_driver_sql(f"ANALYZE {entity.versions}")
-                conn.exec_driver_sql("ANALYZE person_agents")
-                conn.exec_driver_sql("ANALYZE person_schools")
-            return summary
+
+        summary = ImportSummary(as_of, import_id, False, export.version, modes, changes=changes,
+                                warnings=[str(w) for w in findings.warnings])
+        for entity, mode in modes.items():
+            if mode != "absent":
+                conn.execute(insert(RosterImportFile).values(import_id=import_id, entity=entity, mode=mode))
+        conn.execute(
+            RosterImport.__table__.update()
+            .where(RosterImport.id == import_id)
+            .values(summary=json.dumps(summary.as_dict(), sort_keys=True))
+        )
+        if conn.dialect.name == "postgresql":
+            # Fresh statistics, or the planner takes a bulk-loaded table for empty.
+            for entity in ENTITIES:
+                conn.exec_driver_sql(f"ANALYZE {entity.versions}")
+            conn.exec_driver_sql("ANALYZE person_agents")
+            conn.exec_driver_sql("ANALYZE person_schools")
+        return summary
+
+
+def _record(conn, export, fingerprint: str, as_of: date) -> int:
+    """This import's row (its summary is written once the files are applied); returns its id."""
+    return conn.execute(
+        insert(RosterImport).values(
+            as_of=as_of, recorded_at=datetime.now(UTC), source_name=export.path.name[:255],
+            source_sha256=fingerprint, oneroster_version=export.version, summary="{}",
+        ).returning(RosterImport.id)
+    ).scalar_one()
+
+
+def _read_files(target, export, modes: dict[str, str], findings: Findings, progress: Progress | None) -> None:
+    """Every file's rows into `target` (staging, or a first import's history): demographics.csv and
+    users.csv are read by worker processes when large, while this process loads what they read (and
+    orgs.csv, a few hundred rows). Problems in any row refuse the export."""
+    births = _reader(export, modes, "demographics", birth_date_batches)
+    users = _reader(export, modes, "users", user_batches)
+    try:
+        if modes["orgs"] != "absent":
+            target.load("stage_orgs", _counted(read_orgs(export, findings), export, "orgs", progress))
+        _stage_read(target, births, users, export, progress)
+        for reader in (births, users):  # problems in the order of the files: orgs, demographics, users
+            if reader is not None:
+                findings.problems.extend(reader.result.problems)
+                findings.warnings.extend(reader.result.warnings)
     finally:
-        export.close()
+        for reader in (births, users):
+            if reader is not None:
+                reader.close()
+    if findings.problems:
+        raise InputRejected(findings.problems)
 
 
 def _counted(rows, export, entity: str, progress: Progress | None, every: int = 10000):
@@ -161,8 +188,8 @@ def _reader(export, modes: dict[str, str], entity: str, producer) -> background.
     return background.Batches(producer, export.path, in_background=large).start()
 
 
-def _stage_read(staging: Staging, births, users, export, progress: Progress | None) -> None:
-    """Load the two readers' batches into staging, taking from each in turn (both workers keep reading)."""
+def _stage_read(target, births, users, export, progress: Progress | None) -> None:
+    """Load the two readers' batches into `target`, taking from each in turn (both workers keep reading)."""
     streams = [(entity, iter(reader)) for entity, reader in (("demographics", births), ("users", users))
                if reader is not None]
     while streams:
@@ -173,13 +200,13 @@ def _stage_read(staging: Staging, births, users, export, progress: Progress | No
                 streams.remove(stream)
                 continue
             if entity == "demographics":
-                staging.load("stage_birth_dates", batch)
+                target.load("stage_birth_dates", batch)
                 count = len(batch)
             else:
                 people, schools, agents = batch
-                staging.load("stage_users", people)
-                staging.load("stage_user_schools", schools)
-                staging.load("stage_user_agents", agents)
+                target.load("stage_users", people)
+                target.load("stage_user_schools", schools)
+                target.load("stage_user_agents", agents)
                 count = len(people)
             if progress:
                 progress(export.file_label(FILES[entity]), count)

@@ -209,7 +209,8 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
     """Per user: the person row, its school rows and its agent rows.
 
     person row: (line, sourced_id, deleted, hash, *PERSON_COLUMNS)
-    school rows: (line, sourced_id, org_sourced_id); agent rows: (line, sourced_id, agent_sourced_id)
+    school rows: (line, sourced_id, payload_hash, org_sourced_id); agent rows: (line, sourced_id, payload_hash,
+    agent_sourced_id): the links the record with that hash holds
     """
     version_12 = export.version == "1.2"
     roles = _read_roles(export, findings) if version_12 else None
@@ -243,7 +244,7 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
             if primary:
                 active_from, active_until = primary.begin, primary.end
             contact_role = next((r.role for r in user_roles if r.kind == "contact"), None)
-            schools = [(r.line, sourced_id, r.org) for r in user_roles]
+            school_lines = [(r.line, r.org) for r in user_roles]
             school_ids = sorted({r.org for r in user_roles})
         else:
             known = role_kind(role_text)
@@ -255,7 +256,7 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
                 kind, role = known
             contact_role = role if kind == "contact" else None
             school_ids = split_ids(orgs_text) if orgs_text else []
-            schools = [(line, sourced_id, org) for org in school_ids]
+            school_lines = [(line, org) for org in school_ids]
 
         health = health.lower() if health else "allow"
         if health != "allow" and health != "deny":
@@ -283,10 +284,10 @@ def read_users(export: Export, findings: Findings) -> Iterator[tuple[tuple, list
         person = (line, sourced_id, int(deleted), digest, kind, role, contact_role, given, family, identifier, email,
                   health, language, active_from, active_until, fold_name(given), fold_name(family))
         if deleted:  # an ended record links nobody and belongs to no school
-            schools = []
-            agent_ids = []
-        agents = [(line, sourced_id, agent) for agent in agent_ids]
-        yield person, schools, agents
+            yield person, [], []
+            continue
+        yield (person, [(school_line, sourced_id, digest, org) for school_line, org in school_lines],
+               [(line, sourced_id, digest, agent) for agent in agent_ids])
     if roles:
         for user, user_roles in roles.items():
             for r in user_roles:

@@ -19,8 +19,9 @@ STAGE_COLUMNS = {
     "stage_orgs": STAGE_KEY + ORG_COLUMNS,
     "stage_users": STAGE_KEY + PERSON_COLUMNS,
     "stage_birth_dates": STAGE_KEY + BIRTH_DATE_COLUMNS,
-    "stage_user_schools": ("line", "sourced_id", "org_sourced_id"),
-    "stage_user_agents": ("line", "sourced_id", "agent_sourced_id"),
+    # A user's links, with the hash of the record that holds them.
+    "stage_user_schools": ("line", "sourced_id", "payload_hash", "org_sourced_id"),
+    "stage_user_agents": ("line", "sourced_id", "payload_hash", "agent_sourced_id"),
 }
 _DATE_COLUMNS = {"birth_date", "active_from", "active_until"}
 _INTEGER_COLUMNS = {"line", "deleted"}

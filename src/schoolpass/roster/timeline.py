@@ -74,7 +74,7 @@ def next_bulk_as_of(conn: Connection, entity: str, as_of: date, import_id: int) 
 
 
 @contextmanager
-def _indexes_after_first_load(conn: Connection, tables: tuple[str, ...]) -> Iterator[None]:
+def indexes_built_after_load(conn: Connection, tables: tuple[str, ...]) -> Iterator[None]:
     """Into empty tables (a district's first import: millions of rows), insert first and build the secondary
     indexes after, one sorted pass each, rather than maintain them row by row. The same indexes, from the
     same metadata the migrations are checked against, inside the import's transaction."""
@@ -143,7 +143,7 @@ def apply_file(conn: Connection, entity: Entity, mode: str, as_of: date, import_
                f"FROM {v} v JOIN overlap o ON o.id = v.id JOIN affected a ON a.sourced_id = v.sourced_id "
                f"WHERE a.g IS NOT NULL AND (v.valid_to IS NULL OR v.valid_to > a.g)", i=i)
     _run(conn, f"UPDATE {v} SET rec_to = :i WHERE id IN (SELECT id FROM overlap)", i=i)
-    with _indexes_after_first_load(conn, (v, *(table for table, _, _ in entity.children))):
+    with indexes_built_after_load(conn, (v, *(table for table, _, _ in entity.children))):
         _run(conn, f"INSERT INTO {target} SELECT s.sourced_id, :d, a.g, :i, NULL, s.payload_hash, {s_columns} "
                    f"FROM {s} s JOIN affected a ON a.sourced_id = s.sourced_id WHERE a.present = 1", d=d, i=i)
         for table, stage, column in entity.children:
