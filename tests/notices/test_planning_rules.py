@@ -379,3 +379,14 @@ def test_exemption_ending_reads_like_test_overdue(db, tmp_path, capsys):
         overdue = {_shape(m) for m in messages if m["kind"] == OVERDUE and m["language"] == language}
         assert endings and overdue, language
         assert endings == overdue, f"{language}: exemption-ending {endings} vs test-overdue {overdue}"
+
+
+def test_message_ids_are_distinct_random_and_well_formed():
+    from itertools import islice
+
+    from schoolpass.notices.planning import message_ids
+
+    ids = list(islice(message_ids("district.example.org"), 10_000))  # more than one block of randomness
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"<[0-9a-f]{32}@district\.example\.org>", i) for i in ids)
+    assert ids[:5] != list(islice(message_ids("district.example.org"), 5))
