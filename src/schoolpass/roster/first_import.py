@@ -16,7 +16,7 @@ from datetime import date
 from sqlalchemy import Connection, text
 
 from schoolpass.roster.records import BIRTH_DATE_COLUMNS, ORG_COLUMNS, PERSON_COLUMNS
-from schoolpass.roster.staging import STAGE_COLUMNS
+from schoolpass.roster.staging import STAGE_COLUMNS, create_stage_tables
 from schoolpass.roster.timeline import Changes, indexes_built_after_load
 from schoolpass.storage.bulk import insert_rows
 
@@ -61,13 +61,10 @@ class DirectLoad:
     def create(self) -> None:
         """Temporary tables for the links (inserted in key order at the end) and for the ended records
         an export may list (checked for a sourcedId twice, never written)."""
-        suffix = " ON COMMIT DROP" if self.postgres else ""
-        for table in (*LINKS, "first_ended"):
-            self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'' if self.postgres else 'temp.'}{table}")
-        for table in LINKS:
-            columns = ", ".join(f"{c} {'INTEGER' if c == 'line' else 'TEXT'}" for c in STAGE_COLUMNS[table])
-            self.conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({columns}){suffix}")
-        self.conn.exec_driver_sql(f"CREATE TEMP TABLE first_ended (entity TEXT, sourced_id TEXT){suffix}")
+        create_stage_tables(self.conn, LINKS)
+        self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'' if self.postgres else 'temp.'}first_ended")
+        self.conn.exec_driver_sql("CREATE TEMP TABLE first_ended (entity TEXT, sourced_id TEXT)"
+                                  + (" ON COMMIT DROP" if self.postgres else ""))
 
     def loading(self):
         """While the rows are loaded: the version tables without their secondary indexes."""

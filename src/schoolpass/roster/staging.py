@@ -42,6 +42,20 @@ def _in_force(alias: str) -> str:
     )
 
 
+def create_stage_tables(conn: Connection, tables) -> None:
+    """These staging tables (of STAGE_COLUMNS), new and empty, for the transaction (PostgreSQL) or the
+    connection (SQLite, dropped after use)."""
+    postgres = conn.dialect.name == "postgresql"
+    date_type = "DATE" if postgres else "TEXT"
+    for table in tables:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'' if postgres else 'temp.'}{table}")
+        spec = ", ".join(
+            f"{c} {'INTEGER' if c in _INTEGER_COLUMNS else date_type if c in _DATE_COLUMNS else 'TEXT'}"
+            for c in STAGE_COLUMNS[table]
+        )
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({spec}){' ON COMMIT DROP' if postgres else ''}")
+
+
 class Staging:
     def __init__(self, conn: Connection):
         self.conn = conn
@@ -53,14 +67,9 @@ class Staging:
     def create(self) -> None:
         types = self._types()
         suffix = " ON COMMIT DROP" if self.postgres else ""
-        for table in [*STAGE_COLUMNS, *WORK_TABLES]:
+        create_stage_tables(self.conn, STAGE_COLUMNS)
+        for table in WORK_TABLES:
             self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {'' if self.postgres else 'temp.'}{table}")
-        for table, columns in STAGE_COLUMNS.items():
-            spec = ", ".join(
-                f"{c} {'INTEGER' if c in _INTEGER_COLUMNS else types['date'] if c in _DATE_COLUMNS else 'TEXT'}"
-                for c in columns
-            )
-            self.conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({spec}){suffix}")
         # On SQLite, tables keyed by sourced_id are their key's B-tree (no second copy in an index; a probe
         # finds the row itself): what the import probes a million times.
         keyed = "" if self.postgres else " WITHOUT ROWID"
