@@ -93,11 +93,36 @@ def test_the_split_is_a_message_start_after_the_middle(tmp_path):
     assert [s for s in message_starts(path) if s - 1 >= path.stat().st_size // 2][0] == split
 
 
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "messages"])
 @pytest.mark.parametrize("ending", sorted(ENDINGS))
-def test_every_message_start_splits_like_one_pass(tmp_path, ending):
-    path = elr_file(tmp_path / "a.hl7", 9, bad={0, 4, 8}, ending=ending, batch=True)
+def test_every_message_start_splits_like_one_pass(tmp_path, ending, batch):
+    path = elr_file(tmp_path / "a.hl7", 9, bad={0, 4, 8}, ending=ending, batch=batch)
     for split in message_starts(path):
         assert_same_as_whole(path, split)
+
+
+def _read_count(path: Path, offset: int) -> int:
+    """Messages in the first `offset` bytes as the parser's own segment reader counts them."""
+    from schoolpass.results.hl7_tokens import iter_messages, iter_segments
+
+    text = path.read_bytes()[:offset].decode("utf-8", errors="replace")
+    return sum(1 for _ in iter_messages(iter_segments(text)))
+
+
+@pytest.mark.parametrize("shape", ["plain", "bom", "blank-lines", "leading-junk", "batch"])
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_messages_before_a_part_are_counted_as_the_reader_counts_them(tmp_path, monkeypatch, ending, shape):
+    path = elr_file(tmp_path / "a.hl7", 5, ending=ending, batch=shape == "batch")
+    data = path.read_bytes()
+    end = ENDINGS[ending].encode()
+    data = {"bom": b"\xef\xbb\xbf" + data, "blank-lines": data.replace(end, end + b"  " + end),
+            "leading-junk": b"NTE|junk before the first message" + end + data}.get(shape, data)
+    path.write_bytes(data)
+    monkeypatch.setattr(staging, "COUNT_CHUNK", 7)  # segment starts cut by chunk edges, often
+    starts = [start for start in message_starts(path) if start > 3]
+    assert len(starts) >= 4
+    for offset in starts:
+        assert staging.messages_before(path, offset) == _read_count(path, offset), offset
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

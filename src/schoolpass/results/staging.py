@@ -115,20 +115,51 @@ def hl7_split(path: Path) -> int:
     return size // 2 + found.start() + 1 if found else 0
 
 
+COUNT_CHUNK = 1 << 22  # bytes read at a time when counting messages
+_BATCH_HEADS = tuple(end + head for head in (b"FHS", b"BHS", b"BTS", b"FTS") for end in (b"\r", b"\n"))
+
+
+def messages_before(path: Path, offset: int) -> int:
+    """How many messages one pass over the HL7 file reads before `offset`, a message start after the first.
+
+    When the file starts with MSH and has no batch envelope there, each message is an MSH segment, so
+    the segment starts are counted on the bytes (CR, LF and MSH are single bytes in UTF-8): ~0.05 s for
+    18 MB against ~0.24 s to read its segments. Otherwise it reads them, as the parser would."""
+    counted = 0
+    with open(path, "rb") as raw:
+        first = raw.read(6)
+        if first.removeprefix(b"\xef\xbb\xbf")[:3] == b"MSH":
+            raw.seek(0)
+            left, carried = offset, b""
+            while left > 0:
+                chunk = raw.read(min(left, COUNT_CHUNK))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                data = carried + chunk  # a segment start cut by the chunk's edge is whole here, once
+                if any(head in data for head in _BATCH_HEADS):
+                    counted = -1
+                    break
+                counted += data.count(b"\nMSH") + data.count(b"\rMSH")
+                carried = data[-3:]
+            else:
+                return counted + 1  # the first message, at the file's start
+        from schoolpass.results.hl7_tokens import iter_messages, iter_segments
+
+        raw.seek(0)
+        head = io.TextIOWrapper(io.BufferedReader(_Span(raw, offset), 1 << 20), encoding="utf-8",
+                                errors="replace", newline="")
+        return sum(1 for _ in iter_messages(iter_segments(head)))
+
+
 def staged_hl7_part(path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str],
                     index: int, start: int, end: int | None, size: int = 20000):
     """Staging batches of the HL7 file's bytes [start, end) (part `index`); returns its ParseOutcome.
     Its messages are numbered after those before `start`, as one pass over the file numbers them."""
     from schoolpass.results.hl7 import parse_hl7
-    from schoolpass.results.hl7_tokens import iter_messages, iter_segments
 
     outcome = ParseOutcome(problems=[])
-    before = 0
-    if start:
-        with open(path, "rb") as raw:
-            head = io.TextIOWrapper(io.BufferedReader(_Span(raw, start), 1 << 20), encoding="utf-8",
-                                    errors="replace", newline="")
-            before = sum(1 for _ in iter_messages(iter_segments(head)))
+    before = messages_before(path, start) if start else 0
     with open(path, "rb") as raw:
         raw.seek(start)
         text = io.TextIOWrapper(io.BufferedReader(_Span(raw, end if end is not None else 1 << 62), 1 << 20),
