@@ -53,7 +53,7 @@ def direct(db, export, as_of, monkeypatch):
 def staged(db, export, as_of, monkeypatch):
     """Import through staging, as every later import does."""
     with monkeypatch.context() as patch:
-        patch.setattr(first_import, "applies", lambda conn, modes: False)
+        patch.setattr(first_import, "applies", lambda modes: False)
         return import_roster(db.engine, export, as_of)
 
 

@@ -138,8 +138,7 @@ def messages_before(path: Path, offset: int) -> int:
                 left -= len(chunk)
                 data = carried + chunk  # a segment start cut by the chunk's edge is whole here, once
                 if any(head in data for head in _BATCH_HEADS):
-                    counted = -1
-                    break
+                    break  # messages inside a batch envelope: read them
                 counted += data.count(b"\nMSH") + data.count(b"\rMSH")
                 carried = data[-3:]
             else:

@@ -90,7 +90,7 @@ def _import(engine: Engine, export, fingerprint: str, modes: dict[str, str], as_
             return ImportSummary(as_of, latest.id, True, export.version, modes)
 
         findings = Findings()
-        if direct and first_import.applies(conn, modes):
+        if direct and latest is None and first_import.applies(modes):
             import_id = _record(conn, export, fingerprint, as_of)
             history = first_import.DirectLoad(conn, as_of, import_id)
             history.create()
