@@ -116,6 +116,46 @@ def test_later_imports_still_compare_with_the_history(db, tmp_path, monkeypatch)
     assert second.changes["users"].as_dict() == {"added": 0, "changed": 1, "ended": 0, "unchanged": 9}
 
 
+def _journal_while(monkeypatch, target, name: str, seen: list[str]) -> None:
+    """Record the SQLite journal mode whenever `target.name(self, ...)` runs (during an import's load)."""
+    original = getattr(target, name)
+
+    def recording(self, *args, **kwargs):
+        seen.append(self.conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(target, name, recording)
+
+
+def test_a_first_import_loads_through_the_rollback_journal_then_wal_again(db, tmp_path, monkeypatch):
+    if db.backend != "sqlite":
+        return
+    seen: list[str] = []
+    _journal_while(monkeypatch, first_import.DirectLoad, "finish", seen)
+    _journal_while(monkeypatch, importer.Staging, "index", seen)
+    import_roster(db.engine, write_export(tmp_path / "first"), date(2021, 8, 16))
+    # A later import changes a history others may be reading: it keeps the WAL.
+    import_roster(db.engine, write_export(tmp_path / "second", users=users_with("p-1", email="")), date(2021, 9, 1))
+    assert seen == ["delete", "wal"]
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_refused_first_import_leaves_the_database_in_wal(db, tmp_path, monkeypatch):
+    if db.backend != "sqlite":
+        return
+    seen: list[str] = []
+    _journal_while(monkeypatch, first_import.DirectLoad, "finish", seen)
+    _journal_while(monkeypatch, importer.Staging, "index", seen)
+    export = write_export(tmp_path / "x", users=users_with("s-2", orgSourcedIds="sch-9"))
+    with pytest.raises(InputRejected):
+        import_roster(db.engine, export, date(2021, 8, 16))
+    assert seen == ["delete", "wal"]  # tried directly, then named through staging
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("SELECT count(*) FROM person_versions").scalar() == 0
+
+
 def test_a_delta_first_import_goes_through_staging(db, tmp_path, monkeypatch):
     export = write_export(tmp_path / "x", modes={"users": "delta"})
     with pytest.raises(AssertionError, match="must not stage"):

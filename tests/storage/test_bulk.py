@@ -68,3 +68,74 @@ def test_statements_for_drivers_take_each_drivers_parameters(db):
             assert tuple(cursor.fetchone()) == (42, "sent!")
         finally:
             cursor.close()
+
+
+def _journal(conn) -> tuple:
+    raw = conn.connection.driver_connection
+    return tuple(raw.execute(f"PRAGMA {name}").fetchone()[0] for name in ("journal_mode", "synchronous", "busy_timeout"))
+
+
+def test_rollback_journal_for_one_large_transaction_then_wal_again(db):
+    from schoolpass.storage.bulk import rollback_journal
+
+    with db.engine.connect() as conn:
+        if db.backend != "sqlite":
+            with rollback_journal(conn) as switched, conn.begin():
+                assert switched is False
+                assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            return
+        before = _journal(conn)
+        assert before[0] == "wal"
+        with rollback_journal(conn) as switched:
+            assert switched is True
+            with conn.begin():
+                assert _journal(conn) == ("delete", 2, before[2])  # synced in full while it lasts
+                conn.exec_driver_sql("CREATE TABLE loaded (n INTEGER)")
+                insert_rows(conn, "loaded", ("n",), ((n,) for n in range(3000)))
+        assert _journal(conn) == before
+        # Failed inside its transaction: rolled back, and WAL again all the same.
+        try:
+            with rollback_journal(conn) as switched, conn.begin():
+                assert switched is True
+                conn.exec_driver_sql("DELETE FROM loaded")
+                raise ValueError("stop")
+        except ValueError:
+            pass
+        assert _journal(conn) == before
+        assert conn.exec_driver_sql("SELECT count(*) FROM loaded").scalar() == 3000
+        conn.rollback()
+
+
+def test_rollback_journal_only_when_no_other_connection_has_the_database_open(db):
+    import sqlite3
+
+    from schoolpass.storage.bulk import rollback_journal
+
+    if db.backend != "sqlite":
+        return
+    path = db.url.removeprefix("sqlite:///")
+    reader = sqlite3.connect(path)
+    try:
+        reader.execute("SELECT count(*) FROM roster_imports").fetchone()  # open, and the WAL in use
+        with db.engine.connect() as conn:
+            before = _journal(conn)
+            with rollback_journal(conn) as switched, conn.begin():
+                assert switched is False  # asked without waiting for the other connection
+                assert _journal(conn) == before
+            assert _journal(conn) == before
+    finally:
+        reader.close()
+
+
+def test_rollback_journal_refuses_a_connection_in_a_transaction(db):
+    import pytest
+
+    from schoolpass.storage.bulk import rollback_journal
+
+    if db.backend != "sqlite":
+        return
+    with db.engine.connect() as conn, conn.begin():
+        conn.exec_driver_sql("SELECT 1")
+        with pytest.raises(RuntimeError, match="in a transaction"):
+            with rollback_journal(conn):
+                pass

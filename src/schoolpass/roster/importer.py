@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from schoolpass.roster.records import (
 from schoolpass.roster.staging import Staging
 from schoolpass.roster import first_import
 from schoolpass.roster.timeline import Changes, Entity, apply_file
+from schoolpass.storage.bulk import rollback_journal
 
 ORGS = Entity("orgs", "org_versions", "stage_orgs", ORG_COLUMNS)
 USERS = Entity(
@@ -79,57 +81,76 @@ def _import(engine: Engine, export, fingerprint: str, modes: dict[str, str], as_
             progress: Progress | None, direct: bool) -> ImportSummary:
     """The import in one transaction: a first import straight into the history when `direct` allows,
     any other through staging and roster.timeline."""
-    with engine.begin() as conn:
-        # The same export for the same day, with nothing recorded since: nothing to do. (After a
-        # later import, the same snapshot re-asserts itself and goes through the normal path.)
-        latest = conn.execute(
-            select(RosterImport.id, RosterImport.source_sha256, RosterImport.as_of)
-            .order_by(RosterImport.id.desc()).limit(1)
-        ).first()
-        if latest is not None and (latest.source_sha256, latest.as_of) == (fingerprint, as_of):
-            return ImportSummary(as_of, latest.id, True, export.version, modes)
+    with engine.connect() as conn:
+        # A first import writes the whole roster in one transaction: on SQLite, through the rollback
+        # journal when nobody else has the database open (storage.bulk.rollback_journal).
+        journal = rollback_journal(conn) if direct and _nothing_imported(conn, modes) else nullcontext()
+        with journal, conn.begin():
+            return _import_in(conn, export, fingerprint, modes, as_of, progress, direct)
 
-        findings = Findings()
-        if direct and latest is None and first_import.applies(modes):
-            import_id = _record(conn, export, fingerprint, as_of)
-            history = first_import.DirectLoad(conn, as_of, import_id)
-            history.create()
-            with history.loading():
-                _read_files(history, export, modes, findings, progress)
-            history.link()
-            found = history.finish()
-            changes = {e.name: found.get(e.name, Changes()) for e in ENTITIES if modes[e.name] != "absent"}
-        else:
-            staging = Staging(conn)
-            staging.create()
-            _read_files(staging, export, modes, findings, progress)
-            staging.index()
-            staging.fill_known(as_of, modes)
-            problems = staging.reference_problems(_labels(export))
-            if problems:
-                raise InputRejected(problems)
-            import_id = _record(conn, export, fingerprint, as_of)
-            changes = {e.name: apply_file(conn, e, modes[e.name], as_of, import_id)
-                       for e in ENTITIES if modes[e.name] != "absent"}
-            staging.drop()
 
-        summary = ImportSummary(as_of, import_id, False, export.version, modes, changes=changes,
-                                warnings=[str(w) for w in findings.warnings])
-        for entity, mode in modes.items():
-            if mode != "absent":
-                conn.execute(insert(RosterImportFile).values(import_id=import_id, entity=entity, mode=mode))
-        conn.execute(
-            RosterImport.__table__.update()
-            .where(RosterImport.id == import_id)
-            .values(summary=json.dumps(summary.as_dict(), sort_keys=True))
-        )
-        if conn.dialect.name == "postgresql":
-            # Fresh statistics, or the planner takes a bulk-loaded table for empty.
-            for entity in ENTITIES:
-                conn.exec_driver_sql(f"ANALYZE {entity.versions}")
-            conn.exec_driver_sql("ANALYZE person_agents")
-            conn.exec_driver_sql("ANALYZE person_schools")
-        return summary
+def _nothing_imported(conn, modes: dict[str, str]) -> bool:
+    """Whether this will be a first import (asked before its transaction, which asks again)."""
+    if not first_import.applies(modes):
+        return False
+    found = conn.execute(select(RosterImport.id).limit(1)).first()
+    conn.rollback()
+    return found is None
+
+
+def _import_in(conn, export, fingerprint: str, modes: dict[str, str], as_of: date, progress: Progress | None,
+               direct: bool) -> ImportSummary:
+    """The import's work, inside its transaction."""
+    # The same export for the same day, with nothing recorded since: nothing to do. (After a
+    # later import, the same snapshot re-asserts itself and goes through the normal path.)
+    latest = conn.execute(
+        select(RosterImport.id, RosterImport.source_sha256, RosterImport.as_of)
+        .order_by(RosterImport.id.desc()).limit(1)
+    ).first()
+    if latest is not None and (latest.source_sha256, latest.as_of) == (fingerprint, as_of):
+        return ImportSummary(as_of, latest.id, True, export.version, modes)
+
+    findings = Findings()
+    if direct and latest is None and first_import.applies(modes):
+        import_id = _record(conn, export, fingerprint, as_of)
+        history = first_import.DirectLoad(conn, as_of, import_id)
+        history.create()
+        with history.loading():
+            _read_files(history, export, modes, findings, progress)
+        history.link()
+        found = history.finish()
+        changes = {e.name: found.get(e.name, Changes()) for e in ENTITIES if modes[e.name] != "absent"}
+    else:
+        staging = Staging(conn)
+        staging.create()
+        _read_files(staging, export, modes, findings, progress)
+        staging.index()
+        staging.fill_known(as_of, modes)
+        problems = staging.reference_problems(_labels(export))
+        if problems:
+            raise InputRejected(problems)
+        import_id = _record(conn, export, fingerprint, as_of)
+        changes = {e.name: apply_file(conn, e, modes[e.name], as_of, import_id)
+                   for e in ENTITIES if modes[e.name] != "absent"}
+        staging.drop()
+
+    summary = ImportSummary(as_of, import_id, False, export.version, modes, changes=changes,
+                            warnings=[str(w) for w in findings.warnings])
+    for entity, mode in modes.items():
+        if mode != "absent":
+            conn.execute(insert(RosterImportFile).values(import_id=import_id, entity=entity, mode=mode))
+    conn.execute(
+        RosterImport.__table__.update()
+        .where(RosterImport.id == import_id)
+        .values(summary=json.dumps(summary.as_dict(), sort_keys=True))
+    )
+    if conn.dialect.name == "postgresql":
+        # Fresh statistics, or the planner takes a bulk-loaded table for empty.
+        for entity in ENTITIES:
+            conn.exec_driver_sql(f"ANALYZE {entity.versions}")
+        conn.exec_driver_sql("ANALYZE person_agents")
+        conn.exec_driver_sql("ANALYZE person_schools")
+    return summary
 
 
 def _record(conn, export, fingerprint: str, as_of: date) -> int:

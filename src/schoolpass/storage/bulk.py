@@ -1,4 +1,5 @@
-"""Fast bulk loading: executemany on SQLite, COPY on PostgreSQL, inside the caller's transaction."""
+"""Fast bulk loading: executemany on SQLite, COPY on PostgreSQL, inside the caller's transaction; and the
+SQLite settings that make loading and indexing at district size fast."""
 
 from __future__ import annotations
 
@@ -71,3 +72,50 @@ def index_building(conn: Connection):
 def mapped_reads(conn: Connection):
     """While probing a large database many times: read it through a memory map."""
     return sqlite_settings(conn, {"mmap_size": MAPPED_BYTES})
+
+
+@contextmanager
+def rollback_journal(conn: Connection) -> Iterator[bool]:
+    """SQLite: one very large transaction on this connection through the rollback journal, not the WAL.
+
+    In WAL mode every page a transaction writes goes to the WAL first, and the checkpoint after the
+    commit copies it again into the database: a district's first roster import (850 MB) writes
+    everything twice (SQLite's WAL documentation: for transactions over about 100 MB the rollback
+    journal is likely faster). A new page needs no journal entry, so loading an empty database
+    through the rollback journal writes it once. While it runs, readers wait (as they would for
+    any rollback-journal writer), so use it only where nobody else is expected.
+
+    Call outside a transaction; begin the transaction inside. Switches only when this is the
+    database's only connection (asked without waiting): yields whether it switched. Commits are
+    synced in full while it lasts. WAL and the connection's own settings are restored after,
+    whether the transaction committed or not; every connection also sets WAL as it opens, so a
+    database left in the rollback journal by a crash returns to WAL (after SQLite rolls the journal
+    back) as soon as it is opened again. PostgreSQL: nothing, yields False.
+    """
+    if conn.dialect.name != "sqlite":
+        yield False
+        return
+    raw = conn.connection.driver_connection
+    if raw.in_transaction:
+        raise RuntimeError("rollback_journal: the connection is in a transaction")
+    waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    synchronous = raw.execute("PRAGMA synchronous").fetchone()[0]
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        switched = raw.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    except raw.OperationalError:  # another connection has the database open
+        switched = False
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(waits)}")
+    if not switched:
+        yield False
+        return
+    raw.execute("PRAGMA synchronous = FULL")
+    try:
+        yield True
+    finally:
+        raw.execute(f"PRAGMA synchronous = {int(synchronous)}")
+        try:
+            raw.execute("PRAGMA journal_mode = WAL")
+        except raw.OperationalError:  # a reader holds it now: the next connection to open sets WAL
+            pass
