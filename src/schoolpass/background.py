@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queues
-import sys
-import types
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from schoolpass.errors import SchoolpassError
+from schoolpass.spawning import main_script_left_behind
 
 # Below this many bytes of input, a second process costs more than it saves.
 MIN_BYTES = 32 * 1024 * 1024
@@ -38,23 +36,6 @@ def _work(producer: Producer, args: tuple, channel: multiprocessing.Queue) -> No
         channel.put(("failed", type(failure).__name__))
 
 
-@contextmanager
-def _main_left_behind() -> Iterator[None]:
-    """While a worker is started: the main module out of sight, so the worker does not run it again.
-
-    A spawned worker first re-runs the parent's main script (to find what it defined there), and
-    only then imports the producer's module. Producers are module-level functions of this package,
-    so the worker needs none of the main script: for `schoolpass ...` that is the whole command line
-    interface, 0.5 s of imports in each worker before it reads a byte.
-    """
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
 class Batches:
     def __init__(self, producer: Producer, *args: Any, in_background: bool):
         self.producer = producer
@@ -69,7 +50,7 @@ class Batches:
     def start(self) -> Batches:
         """Start the worker now (so it reads while the caller does other work)."""
         if self.process is not None:
-            with _main_left_behind():
+            with main_script_left_behind():
                 self.process.start()
         return self
 

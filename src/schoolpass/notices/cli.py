@@ -13,6 +13,7 @@ from schoolpass.notices.daily import DailyReport, mailer_for, run_daily
 from schoolpass.notices.sender import Sender, SendReport, outbox_counts
 from schoolpass.policy.cli import PolicyOption, _in_force
 from schoolpass.settings import load_settings
+from schoolpass.spawning import main_script_left_behind
 from schoolpass.storage.engine import make_engine
 
 EXIT_STOPPED_BY_GUARD = 3
@@ -113,7 +114,9 @@ def send_command(
         report = SendReport()
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_send_worker, settings.database_url, settings.smtp_url) for _ in range(workers)]
+            with main_script_left_behind():  # the pool starts its workers as work is submitted
+                futures = [pool.submit(_send_worker, settings.database_url, settings.smtp_url)
+                           for _ in range(workers)]
             for future in futures:
                 report.merge(future.result())
         with engine.connect() as conn:
