@@ -116,44 +116,45 @@ def test_later_imports_still_compare_with_the_history(db, tmp_path, monkeypatch)
     assert second.changes["users"].as_dict() == {"added": 0, "changed": 1, "ended": 0, "unchanged": 9}
 
 
-def _journal_while(monkeypatch, target, name: str, seen: list[str]) -> None:
-    """Record the SQLite journal mode whenever `target.name(self, ...)` runs (during an import's load)."""
-    original = getattr(target, name)
-
-    def recording(self, *args, **kwargs):
-        seen.append(self.conn.exec_driver_sql("PRAGMA journal_mode").scalar())
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(target, name, recording)
-
-
-def test_a_first_import_loads_through_the_rollback_journal_then_wal_again(db, tmp_path, monkeypatch):
-    if db.backend != "sqlite":
-        return
+def _journals_at_loads(monkeypatch) -> list[str]:
+    """The SQLite journal mode at each import's load (a first import's, or staging's), in order."""
     seen: list[str] = []
-    _journal_while(monkeypatch, first_import.DirectLoad, "finish", seen)
-    _journal_while(monkeypatch, importer.Staging, "index", seen)
+
+    def recording(original):
+        def record(self, *args, **kwargs):
+            seen.append(self.conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+            return original(self, *args, **kwargs)
+        return record
+
+    for target, name in ((first_import.DirectLoad, "finish"), (importer.Staging, "index")):
+        monkeypatch.setattr(target, name, recording(getattr(target, name)))
+    return seen
+
+
+def _journal_now(db) -> str:
+    with db.engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_first_import_loads_through_the_rollback_journal_then_wal_again(db, tmp_path, monkeypatch):
+    seen = _journals_at_loads(monkeypatch)
     import_roster(db.engine, write_export(tmp_path / "first"), date(2021, 8, 16))
     # A later import changes a history others may be reading: it keeps the WAL.
     import_roster(db.engine, write_export(tmp_path / "second", users=users_with("p-1", email="")), date(2021, 9, 1))
     assert seen == ["delete", "wal"]
-    with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert _journal_now(db) == "wal"
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_refused_first_import_leaves_the_database_in_wal(db, tmp_path, monkeypatch):
-    if db.backend != "sqlite":
-        return
-    seen: list[str] = []
-    _journal_while(monkeypatch, first_import.DirectLoad, "finish", seen)
-    _journal_while(monkeypatch, importer.Staging, "index", seen)
+    seen = _journals_at_loads(monkeypatch)
     export = write_export(tmp_path / "x", users=users_with("s-2", orgSourcedIds="sch-9"))
     with pytest.raises(InputRejected):
         import_roster(db.engine, export, date(2021, 8, 16))
     assert seen == ["delete", "wal"]  # tried directly, then named through staging
-    with db.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("SELECT count(*) FROM person_versions").scalar() == 0
+    assert _journal_now(db) == "wal"
+    assert row_counts(db)["person_versions"] == 0
 
 
 def test_a_delta_first_import_goes_through_staging(db, tmp_path, monkeypatch):
