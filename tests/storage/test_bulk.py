@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from schoolpass.storage.bulk import SORT_RUN_KB, index_building, insert_rows
 
 
@@ -106,13 +108,12 @@ def test_rollback_journal_for_one_large_transaction_then_wal_again(db):
         conn.rollback()
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_rollback_journal_only_when_no_other_connection_has_the_database_open(db):
     import sqlite3
 
     from schoolpass.storage.bulk import rollback_journal
 
-    if db.backend != "sqlite":
-        return
     path = db.url.removeprefix("sqlite:///")
     reader = sqlite3.connect(path)
     try:
@@ -127,13 +128,10 @@ def test_rollback_journal_only_when_no_other_connection_has_the_database_open(db
         reader.close()
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_rollback_journal_refuses_a_connection_in_a_transaction(db):
-    import pytest
-
     from schoolpass.storage.bulk import rollback_journal
 
-    if db.backend != "sqlite":
-        return
     with db.engine.connect() as conn, conn.begin():
         conn.exec_driver_sql("SELECT 1")
         with pytest.raises(RuntimeError, match="in a transaction"):
