@@ -61,3 +61,4 @@ def test_without_the_block_a_spawned_worker_runs_the_main_script(main_script):
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pool.submit(process_id).result()
     assert main_script.exists()
+

@@ -23,17 +23,44 @@ MIN_BYTES = 32 * 1024 * 1024
 Producer = Callable[..., Generator[Any, None, Any]]
 
 
+# How often a worker whose batches are not being taken checks that the process it reads for is still there.
+PARENT_CHECK_SECONDS = 1.0
+
+
+class _ParentGone(Exception):
+    """The process this worker reads for has ended (killed, say): nobody will take its batches."""
+
+
+def _put(channel: multiprocessing.Queue, item: tuple) -> None:
+    """Hand an item over, waiting while the parent takes earlier ones; _ParentGone once the parent has ended."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            channel.put(item, timeout=PARENT_CHECK_SECONDS)
+            return
+        except queues.Full:
+            if parent is not None and not parent.is_alive():
+                raise _ParentGone from None
+
+
 def _work(producer: Producer, args: tuple, channel: multiprocessing.Queue) -> None:
     try:
-        batches = producer(*args)
-        while True:
-            try:
-                channel.put(("batch", next(batches)))
-            except StopIteration as finished:
-                channel.put(("done", finished.value))
-                return
-    except BaseException as failure:  # noqa: BLE001 - the parent raises; no personal data crosses
-        channel.put(("failed", type(failure).__name__))
+        try:
+            batches = producer(*args)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration as finished:
+                    _put(channel, ("done", finished.value))
+                    return
+                _put(channel, ("batch", batch))
+        except _ParentGone:
+            raise
+        except BaseException as failure:  # noqa: BLE001 - the parent raises; no personal data crosses
+            _put(channel, ("failed", type(failure).__name__))
+    except _ParentGone:
+        # Leave now: what is still buffered has no reader, so exiting must not wait to send it.
+        channel.cancel_join_thread()
 
 
 class Batches:
