@@ -10,6 +10,7 @@ database.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queues
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -27,12 +28,9 @@ Producer = Callable[..., Generator[Any, None, Any]]
 PARENT_CHECK_SECONDS = 1.0
 
 
-class _ParentGone(Exception):
-    """The process this worker reads for has ended (killed, say): nobody will take its batches."""
-
-
 def _put(channel: multiprocessing.Queue, item: tuple) -> None:
-    """Hand an item over, waiting while the parent takes earlier ones; _ParentGone once the parent has ended."""
+    """Hand an item over, waiting while the parent takes earlier ones. When the parent has ended (killed,
+    say), nobody will take them: the worker ends at once (an ordinary exit would wait to send them)."""
     parent = multiprocessing.parent_process()
     while True:
         try:
@@ -40,27 +38,21 @@ def _put(channel: multiprocessing.Queue, item: tuple) -> None:
             return
         except queues.Full:
             if parent is not None and not parent.is_alive():
-                raise _ParentGone from None
+                os._exit(1)
 
 
 def _work(producer: Producer, args: tuple, channel: multiprocessing.Queue) -> None:
     try:
-        try:
-            batches = producer(*args)
-            while True:
-                try:
-                    batch = next(batches)
-                except StopIteration as finished:
-                    _put(channel, ("done", finished.value))
-                    return
-                _put(channel, ("batch", batch))
-        except _ParentGone:
-            raise
-        except BaseException as failure:  # noqa: BLE001 - the parent raises; no personal data crosses
-            _put(channel, ("failed", type(failure).__name__))
-    except _ParentGone:
-        # Leave now: what is still buffered has no reader, so exiting must not wait to send it.
-        channel.cancel_join_thread()
+        batches = producer(*args)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration as finished:
+                _put(channel, ("done", finished.value))
+                return
+            _put(channel, ("batch", batch))
+    except BaseException as failure:  # noqa: BLE001 - the parent raises; no personal data crosses
+        _put(channel, ("failed", type(failure).__name__))
 
 
 class Batches:
