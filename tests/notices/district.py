@@ -26,15 +26,16 @@ def load_roster(engine, as_of="2021-08-01", path: Path = SAMPLE) -> None:
     import_roster(engine, path, date.fromisoformat(as_of))
 
 
-def load_results(engine, tmp_path: Path, results: list[tuple[str, str, str]], name="results.csv") -> None:
-    """results: (roster id, result text, collection day as MM/DD/YYYY)."""
+def load_results(engine, tmp_path: Path, results: list[tuple[str, str, str]], name="results.csv",
+                 at: str = "08:00") -> None:
+    """results: (roster id, result text, collection day as MM/DD/YYYY), collected at `at` (HH:MM) that day."""
     from zoneinfo import ZoneInfo
 
     rows = []
     for n, (who, result, day) in enumerate(results):
         lab_id, first, last, dob = PEOPLE[who]
         rows.append(person(lab_id, first, last, dob, f"T-{name}-{n}", test_result=result,
-                           specimen_collection_date=f"{day} 08:00", test_result_date=f"{day} 09:00",
+                           specimen_collection_date=f"{day} {at}", test_result_date=f"{day} 09:00",
                            order_test_date=day, testing_lab_specimen_received_date=day,
                            date_result_released=day, test_result_status="F"))
     path = simplereport(tmp_path / name, rows)
