@@ -174,9 +174,11 @@ def floor_hl7(path: Path, db: Path | str) -> dict:
 def import_file(path: Path, db: Path | str) -> dict:
     from zoneinfo import ZoneInfo
 
+    from schoolpass import collector
     from schoolpass.results.importer import import_results
     from schoolpass.storage.engine import make_engine
 
+    collector.command_loaded()  # as `schoolpass` does once it has loaded a command (cli.main)
     url = str(db) if _is_url(db) else f"sqlite:///{db}"
     summary = import_results(make_engine(url), path, "auto", ZoneInfo("America/Los_Angeles"))
     return {k: v for k, v in summary.as_dict().items() if k not in ("warnings", "import_id")}

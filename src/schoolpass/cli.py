@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from schoolpass import cli_support as cli
+from schoolpass import collector
 from schoolpass.errors import InputRejected, SchoolpassError
 
 # Each command's module, imported only when that command runs (or for help over all of them):
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     named = _command_named(args)
     _register({named} if named in GROUPS or named in COMMANDS else GROUPS.keys() | COMMANDS.keys())
+    if argv is None:  # the program itself, not a test's call in its long-running process
+        collector.command_loaded()
     try:
         # Standalone mode: Typer reports usage errors itself and exits with the command's code.
         app(args=args, prog_name="schoolpass")
