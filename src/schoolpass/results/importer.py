@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Date, Engine, bindparam, column, text
 
-from schoolpass import background
+from schoolpass import background, collector
 from schoolpass.errors import InputRejected, Problem, SchoolpassError
 from schoolpass.results import matching
 from schoolpass.results.codes import program_test_codes
 from schoolpass.results.formats import detect_format
 from schoolpass.results import staging
+from schoolpass.results.parts import Parts, alternate, scratch_parts
 from schoolpass.results.records import ParseOutcome
 from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS, staged_batches
 from schoolpass.roster.names import fold_name
@@ -93,25 +94,32 @@ def _stage(conn: Connection, batches, progress: Progress | None) -> int:
     return count
 
 
+# From this size, a SimpleReport CSV or HL7 file read into SQLite is read in two parts at once, each
+# by a worker writing to a scratch file (results.parts); below it, one pass here costs less.
+PARTS_FROM_BYTES = 8 * 1024 * 1024
+
+
 def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: datetime, test_codes: frozenset[str],
-                progress: Progress | None, summary: ResultsImportSummary) -> ParseOutcome:
-    """Parse the file into staging: a large SimpleReport CSV or HL7 file in two halves at once (a worker
+                progress: Progress | None, summary: ResultsImportSummary, scratch: Parts) -> ParseOutcome:
+    """Parse the file into staging: a large SimpleReport CSV or HL7 file in two parts at once (a worker
     process each), a large FHIR file in one worker, a small one here. Returns the outcome."""
     dialect = conn.dialect.name
-    large = path.stat().st_size >= background.MIN_BYTES
-    cores = (os.cpu_count() or 1) > 1
-    hl7_split = staging.hl7_split(path) if fmt == "hl7" and large and cores else 0
+    size = path.stat().st_size
+    large = size >= background.MIN_BYTES
+    in_parts = (os.cpu_count() or 1) > 1 and (large or (dialect == "sqlite" and size >= PARTS_FROM_BYTES))
+    hl7_split = staging.hl7_split(path) if fmt == "hl7" and in_parts else 0
     if hl7_split:
         # Messages stand alone: a part starts where a message starts, and always reads as in one pass.
-        first, second = _stage_halves(conn, staging.staged_hl7_part, [
+        first, second = _stage_parts(conn, scratch, staging.staged_hl7_part, [
             (path, zone, now, dialect, test_codes, index, start, end)
             for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))], progress, summary)
         return _both(conn, first, second)
-    split = staging.csv_split(path) if fmt == "simplereport-csv" and large and cores else 0
+    split = staging.csv_split(path) if fmt == "simplereport-csv" and in_parts else 0
     if split:
-        first, second = _stage_halves(conn, staging.staged_csv_part, [
+        first, second = _stage_parts(conn, scratch, staging.staged_csv_part, [
             (path, zone, now, dialect, test_codes, start, end) for start, end in ((0, split), (split, None))],
-            progress, summary)
+            progress, summary, keep=lambda first, second: first.part_aligned and not first.stopped
+            and not second.stopped)
         if first.part_aligned and not first.stopped and not second.stopped:
             return _both(conn, first, second)
         # No record ends at the middle (a quoted field spans it), or the text is unreadable
@@ -127,14 +135,21 @@ def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: dat
     return batches.result
 
 
-def _stage_halves(conn: Connection, producer, parts: list[tuple], progress: Progress | None,
-                  summary: ResultsImportSummary) -> list[ParseOutcome]:
-    """Stage what two worker processes read (`producer(*part)` each), taking their batches in turn."""
+def _stage_parts(conn: Connection, scratch: Parts, producer, parts: list[tuple], progress: Progress | None,
+                 summary: ResultsImportSummary, keep=lambda first, second: True) -> list[ParseOutcome]:
+    """Stage what two worker processes read (`producer(*part)` each): on SQLite through scratch files
+    (when `keep` says their rows are wanted and no part found a problem), else taking their batches in turn."""
+    if conn.dialect.name == "sqlite":
+        outcomes = scratch.read(producer, parts, progress)
+        if keep(*outcomes) and not any(outcome.problems for outcome in outcomes):
+            scratch.copy_into_staging(conn)
+            summary.results = conn.execute(text("SELECT count(*) FROM stage_results")).scalar()
+        return outcomes
     halves = [background.Batches(producer, *part, in_background=True) for part in parts]
     try:
         for half in halves:
             half.start()
-        summary.results = _stage(conn, _alternate([iter(half) for half in halves]), progress)
+        summary.results = _stage(conn, alternate([iter(half) for half in halves]), progress)
     finally:
         for half in halves:
             half.close()
@@ -151,17 +166,6 @@ def _both(conn: Connection, first: ParseOutcome, second: ParseOutcome) -> ParseO
 def _to_match(conn: Connection) -> None:
     conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
                       "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
-
-
-def _alternate(iterators: list):
-    """The items of several iterators, taking from each in turn until all are done."""
-    while iterators:
-        for it in list(iterators):
-            item = next(it, None)
-            if item is None:
-                iterators.remove(it)
-            else:
-                yield item
 
 
 def _same(column: str) -> str:
@@ -310,10 +314,11 @@ def import_results(
     with open(path, "rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 20), b""):
             digest.update(chunk)
-    with engine.begin() as conn, mapped_reads(conn):
+    with collector.paused(), engine.connect() as conn, scratch_parts(conn) as scratch, conn.begin(), \
+            mapped_reads(conn):
         _stage_sql(conn)
         matching.create_work_tables(conn)
-        outcome = _stage_file(conn, fmt, path, zone, now, test_codes, progress, summary)
+        outcome = _stage_file(conn, fmt, path, zone, now, test_codes, progress, summary, scratch)
         summary.skipped_analytes = outcome.skipped_analytes
         if outcome.problems:
             raise InputRejected([_problem(path.name, p) for p in outcome.problems])
