@@ -3,8 +3,8 @@
 `Batches(producer, *args)` runs `producer(*args)` — a module-level generator function
 that yields batches and returns a final value (its problems, say) — in a worker
 process, or in this process for small inputs. Either way the caller iterates the
-batches, then reads `.result`. The worker only reads files; it never touches the
-database.
+batches, then reads `.result`. A worker never writes the database: it reads its file
+(and, for a lab file's parts, the database read only and a scratch file: results.parts).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import queue as queues
 from collections.abc import Callable, Generator, Iterator
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from schoolpass.errors import SchoolpassError
@@ -55,6 +56,19 @@ def _work(producer: Producer, args: tuple, channel: multiprocessing.Queue) -> No
         _put(channel, ("failed", type(failure).__name__))
 
 
+def reader_context() -> BaseContext:
+    """How a reader's process is made: forked where the system can (Linux), spawned elsewhere.
+
+    A forked reader starts in a few milliseconds with its modules already loaded (a spawned one
+    takes ~0.07 s to start Python and import them: a tenth of a day's lab file import). It takes
+    nothing of the parent's but the file it reads: it never uses the parent's database connection
+    (SQLite must not be used across fork) and ends with os._exit, closing nothing of it.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 class Batches:
     def __init__(self, producer: Producer, *args: Any, in_background: bool):
         self.producer = producer
@@ -62,15 +76,18 @@ class Batches:
         self.result: Any = None
         self.process = None
         if in_background:
-            context = multiprocessing.get_context("spawn")
+            context = reader_context()
             self.channel = context.Queue(maxsize=8)
             self.process = context.Process(target=_work, args=(producer, args, self.channel), daemon=True)
 
     def start(self) -> Batches:
         """Start the worker now (so it reads while the caller does other work)."""
         if self.process is not None:
-            with main_script_left_behind():
+            if self.process._start_method == "fork":  # noqa: SLF001 - how this process is made
                 self.process.start()
+            else:
+                with main_script_left_behind():
+                    self.process.start()
         return self
 
     def __iter__(self) -> Iterator[Any]:
