@@ -19,6 +19,7 @@ from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS
 from tests.results.files import person, simplereport
 from tests.results.test_hl7_parts import elr_file
 from tests.results.test_csv_parts import NOW, ZONE, rows_for
+from tests.results.test_import import roster  # noqa: F401 - a fixture: the import tests' roster
 
 sqlite_only = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 
@@ -38,15 +39,15 @@ def counted_batches(count: int, size: int, fail_at: int | None = None):
 
 def test_a_part_written_to_its_file_holds_every_batch(tmp_path):
     file = str(tmp_path / "part.db")
-    written = parts.written_to(file, counted_batches, 25, 10)
+    written = parts.written_to(file, None, counted_batches, 25, 10)  # no database: not matched
     counts = []
     while True:
         try:
             counts.append(next(written))
         except StopIteration as finished:
-            outcome = finished.value
+            read = finished.value
             break
-    assert counts == [10, 10, 5] and outcome.skipped_analytes == 25 % 7
+    assert counts == [10, 10, 5] and read.outcome.skipped_analytes == 25 % 7 and read.matched_on_roster is None
     scratch = sqlite3.connect(file)
     assert scratch.execute("SELECT count(*), min(row_no), max(row_no) FROM stage_results").fetchone() == (25, 1, 25)
     assert scratch.execute("SELECT patient_id FROM to_match_ids WHERE ref = 7").fetchall() == [("id-7",)]
@@ -64,7 +65,7 @@ def test_parts_are_copied_into_staging_in_order_and_their_folder_removed(db):
             outcomes = scratch.read(counted_batches, [(30, 8), (12, 5)], progress=seen.append)
             folder = scratch.folder
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # private while it holds personal data
-            scratch.copy_into_staging(conn)
+            scratch.copy_into_staging(conn, matched=False)  # not matched: with the lab patient ids
             copied = conn.exec_driver_sql("SELECT row_no FROM stage_results ORDER BY rowid").scalars().all()
             ids = conn.exec_driver_sql("SELECT count(*) FROM to_match_ids").scalar()
         assert not folder.exists()
@@ -136,3 +137,39 @@ def test_a_file_read_in_parts_stores_what_one_pass_stores(db, tmp_path, monkeypa
 
     in_parts, one_pass = imported(0), imported(1 << 40)
     assert in_parts == one_pass and in_parts[0]["results"] == 121
+
+
+@pytest.fixture
+def matched_here(monkeypatch) -> list[int]:
+    """Each time the importer matches staged results itself (not the workers)."""
+    calls: list[int] = []
+    real = importer._to_match
+    monkeypatch.setattr(importer, "_to_match", lambda conn: calls.append(1) or real(conn))
+    return calls
+
+
+@sqlite_only
+def test_workers_match_their_parts_against_the_roster_the_import_sees(roster, tmp_path, monkeypatch,
+                                                                       parts_from_any_size, matched_here):
+    lea = person("004512345", "Lea", "Ito", "2009-03-03", "ACC-S1")  # s-14 in the import tests' roster
+    path = simplereport(tmp_path / "r.csv", rows_for(30) + [lea])
+    summary = import_results(roster.engine, path, "auto", ZONE, now=NOW)
+    assert matched_here == [] and summary.matched_by_id == 2  # in the workers (Lea, and s-13 among the others)
+    with roster.engine.connect() as conn:
+        assert conn.execute(select(LabResult.person_id).where(LabResult.accession == "ACC-S1")).scalar() == "s-14"
+
+    # A roster import lands while the workers match: their outcomes are not used; the importer matches.
+    real = parts.matched_in_part
+    monkeypatch.setattr(parts, "matched_in_part", lambda file, database: real(file, database) + 1)
+    again = simplereport(tmp_path / "again.csv", [lea | {"accession_number": "ACC-S2"}] + rows_for(30))
+    assert import_results(roster.engine, again, "auto", ZONE, now=NOW).matched_by_id == 1  # the one new result
+    assert matched_here == [1]
+
+
+def test_parts_are_matched_only_on_the_roster_the_importer_sees():
+    read = parts.Parts()
+    assert not read.matched_on(3)  # nothing read
+    read.reads = [parts.PartRead(None, 3), parts.PartRead(None, 3)]
+    assert read.matched_on(3) and not read.matched_on(4)
+    read.reads[1] = parts.PartRead(None, None)  # a worker could not read the database
+    assert not read.matched_on(3)

@@ -31,6 +31,7 @@ from schoolpass.results.parts import Parts, alternate, scratch_parts
 from schoolpass.results.records import ParseOutcome
 from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS, staged_batches
 from schoolpass.roster.names import fold_name
+from schoolpass.processes import workers_can_see
 from schoolpass.storage.bulk import insert_rows, mapped_reads
 from schoolpass.storage.types import UtcDateTime
 
@@ -99,66 +100,106 @@ def _stage(conn: Connection, batches, progress: Progress | None) -> int:
 PARTS_FROM_BYTES = 8 * 1024 * 1024
 
 
-def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: datetime, test_codes: frozenset[str],
-                progress: Progress | None, summary: ResultsImportSummary, scratch: Parts) -> ParseOutcome:
-    """Parse the file into staging: a large SimpleReport CSV or HL7 file in two parts at once (a worker
-    process each), a large FHIR file in one worker, a small one here. Returns the outcome."""
-    dialect = conn.dialect.name
+def _in_parts(dialect: str, path: Path) -> bool:
+    """Whether a SimpleReport CSV or HL7 file is read in two parts at once (a worker process each)."""
     size = path.stat().st_size
-    large = size >= background.MIN_BYTES
-    in_parts = (os.cpu_count() or 1) > 1 and (large or (dialect == "sqlite" and size >= PARTS_FROM_BYTES))
+    return (os.cpu_count() or 1) > 1 and (size >= background.MIN_BYTES or (dialect == "sqlite"
+                                                                            and size >= PARTS_FROM_BYTES))
+
+
+def _csv_parts(path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str] | None,
+               split: int) -> list[tuple]:
+    return [(path, zone, now, dialect, test_codes, start, end) for start, end in ((0, split), (split, None))]
+
+
+def _start_csv_parts(conn: Connection, scratch: Parts, fmt: str, path: Path, zone: ZoneInfo, now: datetime) -> None:
+    """A large SimpleReport CSV into SQLite: its parts' workers start at once, before the program's tests are
+    known (reading the policy takes a twentieth of a second): they stage every test's results, and only
+    the program's are copied into staging (the others counted as skipped analytes)."""
+    if fmt == "simplereport-csv" and conn.dialect.name == "sqlite" and _in_parts("sqlite", path):
+        split = staging.csv_split(path)
+        if split:
+            scratch.start(staging.staged_csv_part, _csv_parts(path, zone, now, "sqlite", None, split),
+                          _database(conn))
+
+
+def _database(conn: Connection) -> str | None:
+    """The SQLite file workers may read (None: a private in-memory database)."""
+    return conn.engine.url.database if workers_can_see(conn) else None
+
+
+def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: datetime, test_codes: frozenset[str],
+                progress: Progress | None, summary: ResultsImportSummary, scratch: Parts,
+                meanwhile: Callable[[], None]) -> tuple[ParseOutcome, bool]:
+    """Parse the file into staging: a large SimpleReport CSV or HL7 file in two parts at once (a worker
+    process each; a CSV's may have started already), a large FHIR file in one worker, a small one here.
+    Calls `meanwhile()` once (while workers read, if any). Returns the outcome, and whether the staged
+    results are matched already."""
+    dialect = conn.dialect.name
+    large = path.stat().st_size >= background.MIN_BYTES
+    in_parts = _in_parts(dialect, path)
     hl7_split = staging.hl7_split(path) if fmt == "hl7" and in_parts else 0
     if hl7_split:
         # Messages stand alone: a part starts where a message starts, and always reads as in one pass.
-        first, second = _stage_parts(conn, scratch, staging.staged_hl7_part, [
+        (first, second), matched = _stage_parts(conn, scratch, staging.staged_hl7_part, [
             (path, zone, now, dialect, test_codes, index, start, end)
-            for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))], progress, summary)
-        return _both(conn, first, second)
+            for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))], progress, summary, meanwhile)
+        return _both(first, second), matched
     split = staging.csv_split(path) if fmt == "simplereport-csv" and in_parts else 0
     if split:
-        first, second = _stage_parts(conn, scratch, staging.staged_csv_part, [
-            (path, zone, now, dialect, test_codes, start, end) for start, end in ((0, split), (split, None))],
-            progress, summary, keep=lambda first, second: first.part_aligned and not first.stopped
-            and not second.stopped)
+        # Started with every test (_start_csv_parts): only the program's are staged.
+        kept_tests = test_codes if scratch.started else None
+        (first, second), matched = _stage_parts(
+            conn, scratch, staging.staged_csv_part, _csv_parts(path, zone, now, dialect, test_codes, split), progress,
+            summary, meanwhile, keep=lambda first, second: first.part_aligned and not first.stopped
+            and not second.stopped, kept_tests=kept_tests)
         if first.part_aligned and not first.stopped and not second.stopped:
-            return _both(conn, first, second)
+            return _both(first, second), matched
         # No record ends at the middle (a quoted field spans it), or the text is unreadable
         # somewhere: read the whole file in one pass, which alone says exactly where.
         conn.exec_driver_sql("DELETE FROM stage_results")
         conn.exec_driver_sql("DELETE FROM to_match_ids")
+    else:
+        meanwhile()
     batches = background.Batches(staged_batches, fmt, path, zone, now, dialect, test_codes, in_background=large)
     try:
         summary.results = _stage(conn, batches.start(), progress)
     finally:
         batches.close()
-    _to_match(conn)
-    return batches.result
+    return batches.result, False
 
 
 def _stage_parts(conn: Connection, scratch: Parts, producer, parts: list[tuple], progress: Progress | None,
-                 summary: ResultsImportSummary, keep=lambda first, second: True) -> list[ParseOutcome]:
-    """Stage what two worker processes read (`producer(*part)` each): on SQLite through scratch files
-    (when `keep` says their rows are wanted and no part found a problem), else taking their batches in turn."""
+                 summary: ResultsImportSummary, meanwhile: Callable[[], None], keep=lambda first, second: True,
+                 kept_tests: frozenset[str] | None = None) -> tuple[list[ParseOutcome], bool]:
+    """Stage what two worker processes read (`producer(*part)` each, unless started already): on SQLite
+    through scratch files (when `keep` says their rows are wanted and no part found a problem; parts
+    read with every test: only `kept_tests`), matched by the workers where they could; else taking
+    their batches in turn. Returns the outcomes, and whether the staged results are matched."""
     if conn.dialect.name == "sqlite":
-        outcomes = scratch.read(producer, parts, progress)
+        if not scratch.started:
+            scratch.start(producer, parts, _database(conn))
+        outcomes = scratch.finish(progress, meanwhile)
+        matched = False
         if keep(*outcomes) and not any(outcome.problems for outcome in outcomes):
-            scratch.copy_into_staging(conn)
+            matched = scratch.matched_on(_roster_now(conn))
+            outcomes[0].skipped_analytes += scratch.copy_into_staging(conn, matched, kept_tests)
             summary.results = conn.execute(text("SELECT count(*) FROM stage_results")).scalar()
-        return outcomes
+        return outcomes, matched
     halves = [background.Batches(producer, *part, in_background=True) for part in parts]
     try:
         for half in halves:
             half.start()
+        meanwhile()
         summary.results = _stage(conn, alternate([iter(half) for half in halves]), progress)
     finally:
         for half in halves:
             half.close()
-    return [half.result for half in halves]
+    return [half.result for half in halves], False
 
 
-def _both(conn: Connection, first: ParseOutcome, second: ParseOutcome) -> ParseOutcome:
-    """The two halves' outcome, as one pass would give it (the results staged are matched next)."""
-    _to_match(conn)
+def _both(first: ParseOutcome, second: ParseOutcome) -> ParseOutcome:
+    """The two halves' outcome, as one pass would give it."""
     return ParseOutcome(problems=first.problems + second.problems,
                         skipped_analytes=first.skipped_analytes + second.skipped_analytes)
 
@@ -303,30 +344,52 @@ def import_results(
     progress: Progress | None = None, test_codes: frozenset[str] | None = None,
 ) -> ResultsImportSummary:
     """Import one lab file; `test_codes` are the tests the program counts (the policy's)."""
-    test_codes = program_test_codes() if test_codes is None else test_codes
     path = Path(path)
     if not path.is_file():
         raise SchoolpassError(f"{path.name}: no such file")
     now = now or datetime.now(UTC)
     fmt = detect_format(path) if fmt == "auto" else fmt
     summary = ResultsImportSummary(format=fmt)
-    digest = hashlib.sha256()
-    with open(path, "rb") as raw:
-        for chunk in iter(lambda: raw.read(1 << 20), b""):
-            digest.update(chunk)
-    with collector.paused(), engine.connect() as conn, scratch_parts(conn) as scratch, conn.begin(), \
-            mapped_reads(conn):
+    fingerprint = _Fingerprint(path)
+    with collector.paused(), engine.connect() as conn, scratch_parts(conn) as scratch:
+        _start_csv_parts(conn, scratch, fmt, path, zone, now)
+        test_codes = program_test_codes() if test_codes is None else test_codes
+        _import_in(conn, scratch, path, fmt, zone, now, test_codes, progress, summary, fingerprint)
+    return summary
+
+
+class _Fingerprint:
+    """The file's SHA-256, taken (called once) while workers read the file, or before it is read here."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.digest = hashlib.sha256()
+
+    def __call__(self) -> None:
+        with open(self.path, "rb") as raw:
+            for chunk in iter(lambda: raw.read(1 << 20), b""):
+                self.digest.update(chunk)
+
+
+def _import_in(conn: Connection, scratch: Parts, path: Path, fmt: str, zone: ZoneInfo, now: datetime,
+               test_codes: frozenset[str], progress: Progress | None, summary: ResultsImportSummary,
+               fingerprint: _Fingerprint) -> None:
+    """The import's one transaction, once the file's parts may be being read already."""
+    with conn.begin(), mapped_reads(conn):
         _stage_sql(conn)
         matching.create_work_tables(conn)
-        outcome = _stage_file(conn, fmt, path, zone, now, test_codes, progress, summary, scratch)
+        outcome, matched = _stage_file(conn, fmt, path, zone, now, test_codes, progress, summary, scratch,
+                                       fingerprint)
         summary.skipped_analytes = outcome.skipped_analytes
         if outcome.problems:
             raise InputRejected([_problem(path.name, p) for p in outcome.problems])
-        matching.match_all(conn)
+        if not matched:
+            _to_match(conn)
+            matching.match_all(conn)
         import_id = conn.execute(text(
             "INSERT INTO result_imports (format, source_name, source_sha256, imported_at, summary) "
             "VALUES (:format, :name, :sha, :now, '{}') RETURNING id").bindparams(bindparam("now", type_=UtcDateTime())),
-            {"format": fmt, "name": path.name[:255], "sha": digest.hexdigest(), "now": now}).scalar_one()
+            {"format": fmt, "name": path.name[:255], "sha": fingerprint.digest.hexdigest(), "now": now}).scalar_one()
         summary.import_id = import_id
         _apply(conn, import_id, now, summary)
         summary.queue_matched = rematch_queue(conn, exclude_import=import_id)
@@ -338,7 +401,6 @@ def import_results(
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table}")
         if conn.dialect.name == "postgresql" and summary.new > 10000:
             conn.exec_driver_sql("ANALYZE lab_results")
-    return summary
 
 
 def _problem(file: str, problem) -> Problem:

@@ -18,8 +18,9 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from schoolpass import background
 from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS
@@ -27,13 +28,26 @@ from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS
 if TYPE_CHECKING:  # a worker imports this module: it starts without the database layer
     from sqlalchemy import Connection
 
+MATCH_COLUMNS = ("ref", "person_id", "method", "reason")  # results.matching's match_outcome
+
 # The staging tables a part's rows go to, with their columns.
 TABLES = {"stage_results": STAGE_COLUMNS, "to_match_ids": ID_COLUMNS}
 
 
-def written_to(file: str, producer, *args):
+@dataclass
+class PartRead:
+    """What a worker hands back: its reader's outcome, and the roster import its part was matched
+    against (None: not matched there; the importer matches it)."""
+
+    outcome: Any
+    matched_on_roster: int | None = None
+
+
+def written_to(file: str, database: str | None, producer, *args):
     """Run in a worker: the producer's batches of (stage_results rows, to_match_ids rows), written to a
-    new SQLite file; yields each batch's number of results; returns the producer's outcome."""
+    new SQLite file; yields each batch's number of results. Then, when `database` (the SQLite file
+    imported into) is named and the reader found no problem, the part's results are matched there
+    (read only). Returns a PartRead."""
     scratch = sqlite3.connect(file, isolation_level=None)
     try:
         scratch.execute("PRAGMA journal_mode = OFF")  # a scratch file: a crash loses nothing worth keeping
@@ -48,12 +62,57 @@ def written_to(file: str, producer, *args):
                 batch = next(batches)
             except StopIteration as finished:
                 scratch.execute("COMMIT")
-                return finished.value
+                outcome = finished.value
+                break
             for insert, rows in zip(inserts, batch):
                 scratch.executemany(insert, rows)
             yield len(batch[0])
     finally:
         scratch.close()
+    if database is None or outcome.problems or getattr(outcome, "stopped", False):
+        return PartRead(outcome)
+    return PartRead(outcome, matched_in_part(file, database))
+
+
+def matched_in_part(file: str, database: str) -> int | None:
+    """Match the results in a part's scratch file against the roster in `database`, opened read only; the
+    outcomes go to the file's table match_outcome. Returns the newest roster import the matching saw
+    (all of it in one read transaction): the importer uses these outcomes only when its own transaction
+    sees the same roster. None when the database could not be read here (the importer matches)."""
+    from urllib.parse import quote
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from schoolpass.storage.bulk import mapped_reads
+    from schoolpass.storage.engine import make_engine
+
+    engine = make_engine(f"sqlite:///file:{quote(database)}?mode=ro&uri=true")
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection  # outside a transaction: a file's safety level is set here
+            raw.execute("ATTACH DATABASE ? AS part", (file,))
+            raw.execute("PRAGMA part.journal_mode = OFF")
+            raw.execute("PRAGMA part.synchronous = OFF")
+            with conn.begin(), mapped_reads(conn):
+                roster = conn.execute(text("SELECT coalesce(max(id), 0) FROM roster_imports")).scalar()
+                _match_part(conn)
+        return roster
+    except (SQLAlchemyError, sqlite3.Error):
+        return None  # e.g. a database another process holds in its rollback journal: matched by the importer
+    finally:
+        engine.dispose()
+
+
+def _match_part(conn) -> None:
+    from schoolpass.results import matching
+
+    matching.create_work_tables(conn)
+    conn.exec_driver_sql("INSERT INTO temp.to_match (ref, given_key, family_key, birth_date) "
+                         "SELECT row_no, given_key, family_key, birth_date FROM part.stage_results")
+    conn.exec_driver_sql("INSERT INTO temp.to_match_ids (ref, patient_id) SELECT ref, patient_id FROM part.to_match_ids")
+    matching.match_all(conn)
+    conn.exec_driver_sql("CREATE TABLE part.match_outcome AS SELECT * FROM temp.match_outcome")
 
 
 class Parts:
@@ -63,34 +122,83 @@ class Parts:
         self.folder: Path | None = None  # made on first use
         self.files: list[str] = []
         self.attached: list[str] = []
+        self.workers: list[background.Batches] = []
+        self.reads: list[PartRead] = []
 
-    def read(self, producer, parts: list[tuple], progress=None) -> list:
-        """Run `producer(*part)` for each part, each in its own worker; returns their outcomes, in order."""
+    def read(self, producer, parts: list[tuple], progress=None, database: str | None = None,
+             meanwhile=None) -> list:
+        """Run `producer(*part)` for each part, each in its own worker, the parts matched there against
+        `database` when named (then `meanwhile()` runs here); returns the readers' outcomes, in order."""
+        self.start(producer, parts, database)
+        return self.finish(progress, meanwhile)
+
+    def start(self, producer, parts: list[tuple], database: str | None = None) -> None:
+        """Start reading (see `read`); `finish` waits for the workers."""
         if self.folder is None:
             self.folder = Path(tempfile.mkdtemp(prefix="schoolpass-parts-"))  # private: mode 0700
         self.files = [str(self.folder / f"part-{index}-{len(self.files)}.db") for index in range(len(parts))]
-        workers = [background.Batches(written_to, file, producer, *part, in_background=True)
-                   for file, part in zip(self.files, parts)]
+        self.workers = [background.Batches(written_to, file, database, producer, *part, in_background=True)
+                        for file, part in zip(self.files, parts)]
         try:
-            for worker in workers:
+            for worker in self.workers:
                 worker.start()
-            for count in alternate([iter(worker) for worker in workers]):
+        except BaseException:
+            self._close()
+            raise
+
+    @property
+    def started(self) -> bool:
+        return bool(self.workers)
+
+    def finish(self, progress=None, meanwhile=None) -> list:
+        """Run `meanwhile()`, then wait for the workers `start` started (progress: each batch's results)."""
+        try:
+            if meanwhile:
+                meanwhile()
+            for count in alternate([iter(worker) for worker in self.workers]):
                 if progress:
                     progress(count)
         finally:
-            for worker in workers:
-                worker.close()
-        return [worker.result for worker in workers]
+            self._close()
+        self.reads = [worker.result for worker in self.workers]
+        self.workers = []
+        return [read.outcome for read in self.reads]
 
-    def copy_into_staging(self, conn: Connection) -> None:
-        """Copy every part's rows, in part order, into this connection's staging tables."""
+    def _close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+
+    def stop(self) -> None:
+        """Stop workers still reading (the import ended before it waited for them)."""
+        self._close()
+        self.workers = []
+
+    def matched_on(self, roster: int) -> bool:
+        """Whether every part was matched against this roster import (the importer's)."""
+        return bool(self.reads) and all(read.matched_on_roster == roster for read in self.reads)
+
+    def copy_into_staging(self, conn: Connection, matched: bool, tests: frozenset[str] | None = None) -> int:
+        """Copy every part's rows, in part order, into this connection's staging tables: with their
+        match outcomes when `matched`, else with their lab patient ids (for matching here). Parts read
+        with every test: only the results of `tests` are staged. Returns how many were left out."""
+        tables = {"stage_results": STAGE_COLUMNS} | (
+            {"match_outcome": MATCH_COLUMNS} if matched else {"to_match_ids": ID_COLUMNS})
+        only = f" WHERE test_code IN ({', '.join('?' for _ in tests)})" if tests is not None else ""
+        left_out = 0
         for index, file in enumerate(self.files):
             name = f"part_{index}"
             conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (file,))
             self.attached.append(name)
-            for table, columns in TABLES.items():
+            for table, columns in tables.items():
                 listed = ", ".join(columns)
-                conn.exec_driver_sql(f"INSERT INTO temp.{table} ({listed}) SELECT {listed} FROM {name}.{table}")
+                where = only if table == "stage_results" else ""
+                conn.exec_driver_sql(f"INSERT INTO temp.{table} ({listed}) SELECT {listed} FROM {name}.{table}{where}",
+                                     tuple(sorted(tests)) if where else ())
+            if tests is not None:
+                left_out += conn.exec_driver_sql(
+                    f"SELECT count(*) FROM {name}.stage_results WHERE test_code NOT IN ({', '.join('?' for _ in tests)})",
+                    tuple(sorted(tests))).scalar()
+        return left_out
 
     def detach(self, conn: Connection) -> None:
         """After the import's transaction (SQLite keeps an attached file in use until it ends)."""
@@ -107,6 +215,7 @@ def scratch_parts(conn: Connection) -> Iterator[Parts]:
         yield parts
     finally:
         try:
+            parts.stop()
             parts.detach(conn)
         finally:
             if parts.folder is not None:

@@ -240,9 +240,10 @@ def _picker(header: list[str]):
     return pick, len(header) + 1
 
 
-def staged_csv_part(path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str],
+def staged_csv_part(path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str] | None,
                     start: int, end: int | None, size: int = 20000):
-    """Staging batches of the SimpleReport CSV's bytes [start, end) (the whole file: 0, None).
+    """Staging batches of the SimpleReport CSV's bytes [start, end) (the whole file: 0, None): the results
+    of `test_codes` (every test's when None; the others are counted as skipped analytes).
 
     `start` is 0 or a line start from `csv_split`; a part that stops before the end of the file
     says in its outcome whether a record really ends there (`part_aligned`). Returns the outcome;
@@ -276,7 +277,7 @@ def staged_csv_part(path: Path, zone: ZoneInfo, now: datetime, dialect: str, tes
 
 
 def _read_part(text, start: int, end: int | None, base: int, picked, zone: ZoneInfo, now: datetime, dialect: str,
-               test_codes: frozenset[str], size: int, outcome: ParseOutcome):
+               test_codes: frozenset[str] | None, size: int, outcome: ParseOutcome):
     problems = outcome.problems
     lines = itertools.chain(text, (_PART_END + "\n",)) if end is not None else text
     reader = csv.reader(lines)
@@ -314,7 +315,7 @@ def _read_part(text, start: int, end: int | None, base: int, picked, zone: ZoneI
 
 
 def _csv_rows(reader, pick, width: int, base: int, first: int, zone: ZoneInfo, now: datetime, dialect: str,
-              test_codes: frozenset[str], outcome: ParseOutcome, size: int, ends_part: bool):
+              test_codes: frozenset[str] | None, outcome: ParseOutcome, size: int, ends_part: bool):
     """The rows of a CSV reader as staging batches. Values are cached by their text (dates, results and
     names repeat); a row any check fails goes through simplereport's own check for its problems."""
     problems = outcome.problems
@@ -324,6 +325,7 @@ def _csv_rows(reader, pick, width: int, base: int, first: int, zone: ZoneInfo, n
     moments: dict[str, tuple] = {}  # text -> (readable, in the future, stored form, district day)
     readings: dict[str, tuple] = {}  # test_result -> (result, code, text)
     statuses = _STATUSES
+    every_test = test_codes is None
     padding = [""] * width
     strip = str.strip
     fold = fold_name
@@ -374,7 +376,7 @@ def _csv_rows(reader, pick, width: int, base: int, first: int, zone: ZoneInfo, n
                 if simplereport._check_row(f"line {line}", list(map(strip, pick(row))), times, now,
                                            problems) is None:
                     continue
-            if test_code not in test_codes:
+            if every_test is False and test_code not in test_codes:
                 outcome.skipped_analytes += 1
                 continue
             reading = readings.get(result_text)
