@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from schoolpass.csvrecords import Records
 from schoolpass.results import simplereport
 from schoolpass.results.codes import interpret
 from schoolpass.results.formats import parser_for
@@ -280,7 +281,7 @@ def _read_part(text, start: int, end: int | None, base: int, picked, zone: ZoneI
                test_codes: frozenset[str] | None, size: int, outcome: ParseOutcome):
     problems = outcome.problems
     lines = itertools.chain(text, (_PART_END + "\n",)) if end is not None else text
-    reader = csv.reader(lines)
+    reader = Records(lines)
     if not start:
         try:
             header = next(reader, None)
