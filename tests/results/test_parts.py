@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import tempfile
@@ -173,3 +174,38 @@ def test_parts_are_matched_only_on_the_roster_the_importer_sees():
     assert read.matched_on(3) and not read.matched_on(4)
     read.reads[1] = parts.PartRead(None, None)  # a worker could not read the database
     assert not read.matched_on(3)
+
+
+@sqlite_only
+def test_scratch_folders_of_a_killed_import_are_removed_by_the_next(db, tmp_path, monkeypatch, parts_from_any_size):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(parts.tempfile, "tempdir", str(tmp_path))  # the system's temporary place, for this test
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # a process that has ended
+    left = tmp_path / f"{parts.FOLDER_PREFIX}{gone}-abc"
+    left.mkdir()
+    (left / "part-0-0.db").write_bytes(b"personal data")
+    running = tmp_path / f"{parts.FOLDER_PREFIX}{os.getpid()}-def"  # an import still running (this process)
+    running.mkdir()
+    path = simplereport(tmp_path / "r.csv", rows_for(20))
+    assert import_results(db.engine, path, "auto", ZONE, now=NOW).new == 20
+    assert not left.exists() and running.exists()
+    assert sorted(p.name for p in tmp_path.glob(f"{parts.FOLDER_PREFIX}*")) == [running.name]
+
+
+@sqlite_only
+def test_a_csv_read_in_parts_with_every_test_stages_only_the_programs(db, tmp_path, monkeypatch):
+    flu = [person(f"{800000 + n}", "Ana", "Ito", "2012-01-01", f"FLU-{n}", test_performed_code="80382-5")
+           for n in range(7)]
+    path = simplereport(tmp_path / "r.csv", rows_for(40)[:20] + flu + rows_for(40)[20:])
+    summaries = []
+    for parts_from in (0, 1 << 40):
+        monkeypatch.setattr(importer, "PARTS_FROM_BYTES", parts_from)
+        summary = import_results(db.engine, path, "auto", ZONE, now=NOW).as_dict()
+        summaries.append({k: v for k, v in summary.items() if k != "import_id"})
+        with db.engine.begin() as conn:
+            assert {a for (a,) in conn.execute(select(LabResult.accession))} == {f"ACC-{n:05d}" for n in range(40)}
+            conn.execute(LabResult.__table__.delete())
+    assert summaries[0] == summaries[1] and summaries[0]["skipped_analytes"] == 7 and summaries[0]["new"] == 40

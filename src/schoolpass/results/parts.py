@@ -2,17 +2,20 @@
 
 Handing parsed rows to the importing process one by one (pickled through a queue) costs that
 process nearly as much as inserting them. Here each worker process inserts its part's rows into
-a scratch SQLite file of its own; the importer then attaches the files and copies their rows
-into its staging tables in one statement each, inside SQLite. Only counts (for the progress
-bar) and the parts' outcomes cross between the processes.
+a scratch SQLite file of its own and matches them against the database (read only; the importer
+uses those matches only if it sees the same roster). The importer then attaches the files and
+copies their rows and matches into its staging tables in one statement each, inside SQLite.
+Only counts (for the progress bar) and the parts' outcomes cross between the processes.
 
 The scratch files hold the same personal data as the staging tables (which SQLite may also
 spill to temporary files): they live in a private temporary folder (mode 0700), in the
-system's temporary place, and are removed when the import ends, whether it committed or not.
+system's temporary place, and are removed when the import ends, whether it committed or not;
+if the import was killed, by the next import that reads a file in parts.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -28,6 +31,7 @@ from schoolpass.results.staging import ID_COLUMNS, STAGE_COLUMNS
 if TYPE_CHECKING:  # a worker imports this module: it starts without the database layer
     from sqlalchemy import Connection
 
+FOLDER_PREFIX = "schoolpass-parts-"  # then the importing process's id
 MATCH_COLUMNS = ("ref", "person_id", "method", "reason")  # results.matching's match_outcome
 
 # The staging tables a part's rows go to, with their columns.
@@ -135,7 +139,9 @@ class Parts:
     def start(self, producer, parts: list[tuple], database: str | None = None) -> None:
         """Start reading (see `read`); `finish` waits for the workers."""
         if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="schoolpass-parts-"))  # private: mode 0700
+            remove_left_behind()
+            # Private (mode 0700); named by this process, so that a later import can tell it was left behind.
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         self.files = [str(self.folder / f"part-{index}-{len(self.files)}.db") for index in range(len(parts))]
         self.workers = [background.Batches(written_to, file, database, producer, *part, in_background=True)
                         for file, part in zip(self.files, parts)]
@@ -204,6 +210,27 @@ class Parts:
         """After the import's transaction (SQLite keeps an attached file in use until it ends)."""
         while self.attached:
             conn.exec_driver_sql(f"DETACH DATABASE {self.attached.pop()}")
+
+
+def remove_left_behind() -> list[Path]:
+    """Remove scratch folders whose import was killed before it could (their process is gone); returns them."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)) and folder.is_dir() and folder.stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextmanager
