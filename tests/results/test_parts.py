@@ -60,10 +60,11 @@ def test_a_part_written_to_its_file_holds_every_batch(tmp_path):
 def test_parts_are_copied_into_staging_in_order_and_their_folder_removed(db):
     seen = []
     with db.engine.connect() as conn:
-        with parts.scratch_parts(conn) as scratch, conn.begin():
+        with parts.scratch_parts() as scratch, scratch.attached(conn), conn.begin():
             conn.exec_driver_sql(f"CREATE TEMP TABLE stage_results ({', '.join(STAGE_COLUMNS)})")
             conn.exec_driver_sql(f"CREATE TEMP TABLE to_match_ids ({', '.join(ID_COLUMNS)})")
-            outcomes = scratch.read(counted_batches, [(30, 8), (12, 5)], progress=seen.append)
+            scratch.start(counted_batches, [(30, 8), (12, 5)])
+            outcomes = scratch.finish(progress=seen.append)
             folder = scratch.folder
             assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # private while it holds personal data
             scratch.copy_into_staging(conn, matched=False)  # not matched: with the lab patient ids
@@ -76,13 +77,30 @@ def test_parts_are_copied_into_staging_in_order_and_their_folder_removed(db):
     assert copied == list(range(1, 31)) + list(range(1, 13)) and ids == 42
 
 
-@sqlite_only
-def test_a_worker_that_fails_stops_the_read_and_leaves_no_files(db):
-    with db.engine.connect() as conn:
-        with pytest.raises(SchoolpassError, match="reading the file failed"):
-            with parts.scratch_parts(conn) as scratch:
-                scratch.read(counted_batches, [(30, 8), (30, 8, 12)])
+def test_a_worker_that_fails_stops_the_read_and_leaves_no_files():
+    with pytest.raises(SchoolpassError, match="reading the file failed"):
+        with parts.scratch_parts() as scratch:
+            scratch.start(counted_batches, [(30, 8), (30, 8, 12)])
+            scratch.finish()
     assert scratch.folder is not None and not scratch.folder.exists()
+
+
+@sqlite_only
+def test_readers_are_forked_before_the_import_opens_the_database(db, tmp_path, monkeypatch):
+    """A reader forked from a process holding an SQLite connection would share its lock state."""
+    db.engine.connect().close()  # an idle connection in the pool, as a command that read the policy leaves
+    monkeypatch.setattr(importer, "PARTS_FROM_BYTES", 0)
+    open_at_fork = []
+    real = parts.Parts.start
+
+    def start(self, *args, **kwargs):
+        open_at_fork.append(db.engine.pool.checkedin() + db.engine.pool.checkedout())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(parts.Parts, "start", start)
+    for path in (simplereport(tmp_path / "r.csv", rows_for(30)), elr_file(tmp_path / "r.hl7", 30)):
+        import_results(db.engine, path, "auto", ZONE, now=NOW)
+    assert open_at_fork == [0, 0]
 
 
 @pytest.fixture

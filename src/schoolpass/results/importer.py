@@ -107,53 +107,56 @@ def _in_parts(dialect: str, path: Path) -> bool:
                                                                             and size >= PARTS_FROM_BYTES))
 
 
-def _csv_parts(path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str] | None,
-               split: int) -> list[tuple]:
-    return [(path, zone, now, dialect, test_codes, start, end) for start, end in ((0, split), (split, None))]
-
-
-def _start_csv_parts(conn: Connection, scratch: Parts, fmt: str, path: Path, zone: ZoneInfo, now: datetime) -> None:
-    """A large SimpleReport CSV into SQLite: its parts' workers start at once, before the program's tests are
-    known (reading the policy takes a twentieth of a second): they stage every test's results, and only
-    the program's are copied into staging (the others counted as skipped analytes)."""
-    if fmt == "simplereport-csv" and conn.dialect.name == "sqlite" and _in_parts("sqlite", path):
+def _parts(fmt: str, path: Path, zone: ZoneInfo, now: datetime, dialect: str, test_codes: frozenset[str] | None):
+    """(producer, its arguments for each part) of a file read in two parts; None when it has no place to split."""
+    if fmt == "hl7":
+        # Messages stand alone: a part starts where a message starts, and always reads as in one pass.
+        split = staging.hl7_split(path)
+        return split and (staging.staged_hl7_part, [(path, zone, now, dialect, test_codes, index, start, end)
+                                                    for index, (start, end) in enumerate(((0, split), (split, None)))])
+    if fmt == "simplereport-csv":
         split = staging.csv_split(path)
-        if split:
-            scratch.start(staging.staged_csv_part, _csv_parts(path, zone, now, "sqlite", None, split),
-                          _database(conn))
+        return split and (staging.staged_csv_part, [(path, zone, now, dialect, test_codes, start, end)
+                                                    for start, end in ((0, split), (split, None))])
+    return None
 
 
-def _database(conn: Connection) -> str | None:
-    """The SQLite file workers may read (None: a private in-memory database)."""
-    return conn.engine.url.database if workers_can_see(conn) else None
+def _start_parts(engine: Engine, scratch: Parts, fmt: str, path: Path, zone: ZoneInfo, now: datetime,
+                 test_codes: frozenset[str] | None) -> None:
+    """SQLite: a large SimpleReport CSV or HL7 file's two parts start being read, each by a worker that
+    writes a scratch file and matches its results there (results.parts).
+
+    Before this process opens the database, and with the engine's idle connections closed: a worker is
+    forked, and one forked from a process holding no SQLite connection shares no SQLite state with it.
+    A CSV's parts start before the policy is read: they stage every test's results, and only the
+    program's are copied into staging (the others counted as skipped analytes)."""
+    if engine.dialect.name != "sqlite" or fmt not in ("hl7", "simplereport-csv") or not _in_parts("sqlite", path):
+        return
+    if fmt == "hl7" and test_codes is None:
+        return
+    found = _parts(fmt, path, zone, now, "sqlite", None if fmt == "simplereport-csv" else test_codes)
+    if found:
+        engine.dispose()
+        scratch.start(*found, engine.url.database if workers_can_see(engine) else None)
 
 
 def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: datetime, test_codes: frozenset[str],
                 progress: Progress | None, summary: ResultsImportSummary, scratch: Parts,
                 meanwhile: Callable[[], None]) -> tuple[ParseOutcome, bool]:
     """Parse the file into staging: a large SimpleReport CSV or HL7 file in two parts at once (a worker
-    process each; a CSV's may have started already), a large FHIR file in one worker, a small one here.
-    Calls `meanwhile()` once (while workers read, if any). Returns the outcome, and whether the staged
-    results are matched already."""
+    process each: on SQLite started already, `_start_parts`), a large FHIR file in one worker, a small
+    one here. Calls `meanwhile()` once (while workers read, if any). Returns the outcome, and whether
+    the staged results are matched already."""
     dialect = conn.dialect.name
     large = path.stat().st_size >= background.MIN_BYTES
-    in_parts = _in_parts(dialect, path)
-    hl7_split = staging.hl7_split(path) if fmt == "hl7" and in_parts else 0
-    if hl7_split:
-        # Messages stand alone: a part starts where a message starts, and always reads as in one pass.
-        (first, second), matched = _stage_parts(conn, scratch, staging.staged_hl7_part, [
-            (path, zone, now, dialect, test_codes, index, start, end)
-            for index, (start, end) in enumerate(((0, hl7_split), (hl7_split, None)))], progress, summary, meanwhile)
-        return _both(first, second), matched
-    split = staging.csv_split(path) if fmt == "simplereport-csv" and in_parts else 0
-    if split:
-        # Started with every test (_start_csv_parts): only the program's are staged.
-        kept_tests = test_codes if scratch.started else None
-        (first, second), matched = _stage_parts(
-            conn, scratch, staging.staged_csv_part, _csv_parts(path, zone, now, dialect, test_codes, split), progress,
-            summary, meanwhile, keep=lambda first, second: first.part_aligned and not first.stopped
-            and not second.stopped, kept_tests=kept_tests)
-        if first.part_aligned and not first.stopped and not second.stopped:
+    found = None if scratch.started or dialect == "sqlite" or not _in_parts(dialect, path) else _parts(
+        fmt, path, zone, now, dialect, test_codes)
+    if scratch.started or found:
+        if scratch.started:
+            (first, second), matched = _finish_parts(conn, scratch, progress, summary, meanwhile, fmt, test_codes)
+        else:  # PostgreSQL: the two workers' batches taken in turn
+            (first, second), matched = _stage_halves(conn, *found, progress, summary, meanwhile), False
+        if fmt == "hl7" or (first.part_aligned and not first.stopped and not second.stopped):
             return _both(first, second), matched
         # No record ends at the middle (a quoted field spans it), or the text is unreadable
         # somewhere: read the whole file in one pass, which alone says exactly where.
@@ -169,23 +172,26 @@ def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: dat
     return batches.result, False
 
 
-def _stage_parts(conn: Connection, scratch: Parts, producer, parts: list[tuple], progress: Progress | None,
-                 summary: ResultsImportSummary, meanwhile: Callable[[], None], keep=lambda first, second: True,
-                 kept_tests: frozenset[str] | None = None) -> tuple[list[ParseOutcome], bool]:
-    """Stage what two worker processes read (`producer(*part)` each, unless started already): on SQLite
-    through scratch files (when `keep` says their rows are wanted and no part found a problem; parts
-    read with every test: only `kept_tests`), matched by the workers where they could; else taking
-    their batches in turn. Returns the outcomes, and whether the staged results are matched."""
-    if conn.dialect.name == "sqlite":
-        if not scratch.started:
-            scratch.start(producer, parts, _database(conn))
-        outcomes = scratch.finish(progress, meanwhile)
-        matched = False
-        if keep(*outcomes) and not any(outcome.problems for outcome in outcomes):
-            matched = scratch.matched_on(_roster_now(conn))
-            outcomes[0].skipped_analytes += scratch.copy_into_staging(conn, matched, kept_tests)
-            summary.results = conn.execute(text("SELECT count(*) FROM stage_results")).scalar()
-        return outcomes, matched
+def _finish_parts(conn: Connection, scratch: Parts, progress: Progress | None, summary: ResultsImportSummary,
+                  meanwhile: Callable[[], None], fmt: str, test_codes: frozenset[str]) -> tuple[list[ParseOutcome], bool]:
+    """Wait for the parts `_start_parts` started; stage their rows when no part found a problem (and a CSV's
+    first part ends where a record ends), with the workers' matches when they saw the roster this
+    transaction sees. Returns the parts' outcomes, and whether the staged results are matched."""
+    outcomes = scratch.finish(progress, meanwhile)
+    first, second = outcomes
+    wanted = fmt == "hl7" or (first.part_aligned and not first.stopped and not second.stopped)
+    if not wanted or first.problems or second.problems:
+        return outcomes, False
+    matched = scratch.matched_on(_roster_now(conn))
+    first.skipped_analytes += scratch.copy_into_staging(conn, matched, test_codes if fmt == "simplereport-csv"
+                                                        else None)
+    summary.results = conn.execute(text("SELECT count(*) FROM stage_results")).scalar()
+    return outcomes, matched
+
+
+def _stage_halves(conn: Connection, producer, parts: list[tuple], progress: Progress | None,
+                  summary: ResultsImportSummary, meanwhile: Callable[[], None]) -> list[ParseOutcome]:
+    """Stage what two worker processes read (`producer(*part)` each), taking their batches in turn."""
     halves = [background.Batches(producer, *part, in_background=True) for part in parts]
     try:
         for half in halves:
@@ -195,7 +201,7 @@ def _stage_parts(conn: Connection, scratch: Parts, producer, parts: list[tuple],
     finally:
         for half in halves:
             half.close()
-    return [half.result for half in halves], False
+    return [half.result for half in halves]
 
 
 def _both(first: ParseOutcome, second: ParseOutcome) -> ParseOutcome:
@@ -351,10 +357,14 @@ def import_results(
     fmt = detect_format(path) if fmt == "auto" else fmt
     summary = ResultsImportSummary(format=fmt)
     fingerprint = _Fingerprint(path)
-    with collector.paused(), engine.connect() as conn, scratch_parts(conn) as scratch:
-        _start_csv_parts(conn, scratch, fmt, path, zone, now)
+    with collector.paused(), scratch_parts() as scratch:
+        # A CSV's parts start before the policy is read (they read every test); HL7's need its tests.
+        if fmt != "simplereport-csv" and test_codes is None:
+            test_codes = program_test_codes()
+        _start_parts(engine, scratch, fmt, path, zone, now, test_codes)
         test_codes = program_test_codes() if test_codes is None else test_codes
-        _import_in(conn, scratch, path, fmt, zone, now, test_codes, progress, summary, fingerprint)
+        with engine.connect() as conn, scratch.attached(conn):
+            _import_in(conn, scratch, path, fmt, zone, now, test_codes, progress, summary, fingerprint)
     return summary
 
 

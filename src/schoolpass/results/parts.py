@@ -125,19 +125,13 @@ class Parts:
     def __init__(self):
         self.folder: Path | None = None  # made on first use
         self.files: list[str] = []
-        self.attached: list[str] = []
+        self.names: list[str] = []  # the files' names in the connection they are attached to
         self.workers: list[background.Batches] = []
         self.reads: list[PartRead] = []
 
-    def read(self, producer, parts: list[tuple], progress=None, database: str | None = None,
-             meanwhile=None) -> list:
-        """Run `producer(*part)` for each part, each in its own worker, the parts matched there against
-        `database` when named (then `meanwhile()` runs here); returns the readers' outcomes, in order."""
-        self.start(producer, parts, database)
-        return self.finish(progress, meanwhile)
-
     def start(self, producer, parts: list[tuple], database: str | None = None) -> None:
-        """Start reading (see `read`); `finish` waits for the workers."""
+        """Run `producer(*part)` for each part, each in its own worker, the parts matched there against
+        `database` when named; `finish` waits for them."""
         if self.folder is None:
             remove_left_behind()
             # Private (mode 0700); named by this process, so that a later import can tell it was left behind.
@@ -194,7 +188,7 @@ class Parts:
         for index, file in enumerate(self.files):
             name = f"part_{index}"
             conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (file,))
-            self.attached.append(name)
+            self.names.append(name)
             for table, columns in tables.items():
                 listed = ", ".join(columns)
                 where = only if table == "stage_results" else ""
@@ -206,10 +200,15 @@ class Parts:
                     tuple(sorted(tests))).scalar()
         return left_out
 
-    def detach(self, conn: Connection) -> None:
-        """After the import's transaction (SQLite keeps an attached file in use until it ends)."""
-        while self.attached:
-            conn.exec_driver_sql(f"DETACH DATABASE {self.attached.pop()}")
+    @contextmanager
+    def attached(self, conn: Connection) -> Iterator[None]:
+        """Wrap the transaction that copies from the files: they are detached after it (SQLite keeps an
+        attached file in use until the transaction ends)."""
+        try:
+            yield
+        finally:
+            while self.names:
+                conn.exec_driver_sql(f"DETACH DATABASE {self.names.pop()}")
 
 
 def remove_left_behind() -> list[Path]:
@@ -234,16 +233,15 @@ def _running(pid: int) -> bool:
 
 
 @contextmanager
-def scratch_parts(conn: Connection) -> Iterator[Parts]:
-    """Parts whose scratch files live in a private temporary folder, detached and removed after the block
-    (wrap the import's transaction in it)."""
+def scratch_parts() -> Iterator[Parts]:
+    """Parts whose scratch files live in a private temporary folder; after the block, workers still
+    reading are stopped and the folder is removed (attach the files with `Parts.attached`)."""
     parts = Parts()
     try:
         yield parts
     finally:
         try:
             parts.stop()
-            parts.detach(conn)
         finally:
             if parts.folder is not None:
                 shutil.rmtree(parts.folder, ignore_errors=True)
