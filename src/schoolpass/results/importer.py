@@ -132,8 +132,6 @@ def _start_parts(engine: Engine, scratch: Parts, fmt: str, path: Path, zone: Zon
     program's are copied into staging (the others counted as skipped analytes)."""
     if engine.dialect.name != "sqlite" or fmt not in ("hl7", "simplereport-csv") or not _in_parts("sqlite", path):
         return
-    if fmt == "hl7" and test_codes is None:
-        return
     found = _parts(fmt, path, zone, now, "sqlite", None if fmt == "simplereport-csv" else test_codes)
     if found:
         engine.dispose()
@@ -149,21 +147,22 @@ def _stage_file(conn: Connection, fmt: str, path: Path, zone: ZoneInfo, now: dat
     the staged results are matched already."""
     dialect = conn.dialect.name
     large = path.stat().st_size >= background.MIN_BYTES
-    found = None if scratch.started or dialect == "sqlite" or not _in_parts(dialect, path) else _parts(
-        fmt, path, zone, now, dialect, test_codes)
-    if scratch.started or found:
-        if scratch.started:
-            (first, second), matched = _finish_parts(conn, scratch, progress, summary, meanwhile, fmt, test_codes)
-        else:  # PostgreSQL: the two workers' batches taken in turn
-            (first, second), matched = _stage_halves(conn, *found, progress, summary, meanwhile), False
-        if fmt == "hl7" or (first.part_aligned and not first.stopped and not second.stopped):
-            return _both(first, second), matched
+    halves, matched = None, False
+    if scratch.started:  # SQLite: started before the import opened the database (_start_parts)
+        halves, matched = _finish_parts(conn, scratch, progress, summary, meanwhile, fmt, test_codes)
+    elif dialect != "sqlite" and _in_parts(dialect, path):
+        found = _parts(fmt, path, zone, now, dialect, test_codes)
+        if found:  # PostgreSQL: the two workers' batches taken in turn
+            halves = _stage_halves(conn, *found, progress, summary, meanwhile)
+    if halves is None:
+        meanwhile()
+    elif _usable(fmt, *halves):
+        return _both(*halves), matched
+    else:
         # No record ends at the middle (a quoted field spans it), or the text is unreadable
         # somewhere: read the whole file in one pass, which alone says exactly where.
         conn.exec_driver_sql("DELETE FROM stage_results")
         conn.exec_driver_sql("DELETE FROM to_match_ids")
-    else:
-        meanwhile()
     batches = background.Batches(staged_batches, fmt, path, zone, now, dialect, test_codes, in_background=large)
     try:
         summary.results = _stage(conn, batches.start(), progress)
@@ -179,8 +178,7 @@ def _finish_parts(conn: Connection, scratch: Parts, progress: Progress | None, s
     transaction sees. Returns the parts' outcomes, and whether the staged results are matched."""
     outcomes = scratch.finish(progress, meanwhile)
     first, second = outcomes
-    wanted = fmt == "hl7" or (first.part_aligned and not first.stopped and not second.stopped)
-    if not wanted or first.problems or second.problems:
+    if not _usable(fmt, first, second) or first.problems or second.problems:
         return outcomes, False
     matched = scratch.matched_on(_roster_now(conn))
     first.skipped_analytes += scratch.copy_into_staging(conn, matched, test_codes if fmt == "simplereport-csv"
@@ -202,6 +200,12 @@ def _stage_halves(conn: Connection, producer, parts: list[tuple], progress: Prog
         for half in halves:
             half.close()
     return [half.result for half in halves]
+
+
+def _usable(fmt: str, first: ParseOutcome, second: ParseOutcome) -> bool:
+    """Whether two parts read as one pass would: always for HL7 (a part starts where a message starts);
+    for a CSV, when the first part ends where a record ends and both could be read to their end."""
+    return fmt == "hl7" or (first.part_aligned and not first.stopped and not second.stopped)
 
 
 def _both(first: ParseOutcome, second: ParseOutcome) -> ParseOutcome:

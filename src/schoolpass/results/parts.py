@@ -73,7 +73,7 @@ def written_to(file: str, database: str | None, producer, *args):
             yield len(batch[0])
     finally:
         scratch.close()
-    if database is None or outcome.problems or getattr(outcome, "stopped", False):
+    if database is None or outcome.problems or outcome.stopped:
         return PartRead(outcome)
     return PartRead(outcome, matched_in_part(file, database))
 
