@@ -77,13 +77,14 @@ class Batches:
         self.process = None
         if in_background:
             context = reader_context()
+            self.forked = context.get_start_method() == "fork"
             self.channel = context.Queue(maxsize=8)
             self.process = context.Process(target=_work, args=(producer, args, self.channel), daemon=True)
 
     def start(self) -> Batches:
         """Start the worker now (so it reads while the caller does other work)."""
         if self.process is not None:
-            if self.process._start_method == "fork":  # noqa: SLF001 - how this process is made
+            if self.forked:  # a forked worker runs nothing of the main script
                 self.process.start()
             else:
                 with main_script_left_behind():

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from schoolpass.errors import InputRejected, SchoolpassError
-from schoolpass.results import importer, parts
+from schoolpass.results import importer, matching, parts
 from schoolpass.results.importer import import_results
 from schoolpass.results.models import LabResult
 from schoolpass.results.records import ParseOutcome
@@ -160,10 +160,10 @@ def test_a_file_read_in_parts_stores_what_one_pass_stores(db, tmp_path, monkeypa
 
 @pytest.fixture
 def matched_here(monkeypatch) -> list[int]:
-    """Each time the importer matches staged results itself (not the workers)."""
+    """Each time the importer matches staged results itself (a forked worker's calls land in its own copy)."""
     calls: list[int] = []
-    real = importer._to_match
-    monkeypatch.setattr(importer, "_to_match", lambda conn: calls.append(1) or real(conn))
+    real = matching.take_staged
+    monkeypatch.setattr(matching, "take_staged", lambda conn, staged: calls.append(1) or real(conn, staged))
     return calls
 
 

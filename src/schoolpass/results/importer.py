@@ -130,7 +130,7 @@ def _start_parts(engine: Engine, scratch: Parts, fmt: str, path: Path, zone: Zon
     forked, and one forked from a process holding no SQLite connection shares no SQLite state with it.
     A CSV's parts start before the policy is read: they stage every test's results, and only the
     program's are copied into staging (the others counted as skipped analytes)."""
-    if engine.dialect.name != "sqlite" or fmt not in ("hl7", "simplereport-csv") or not _in_parts("sqlite", path):
+    if engine.dialect.name != "sqlite" or not _in_parts("sqlite", path):
         return
     found = _parts(fmt, path, zone, now, "sqlite", None if fmt == "simplereport-csv" else test_codes)
     if found:
@@ -181,9 +181,11 @@ def _finish_parts(conn: Connection, scratch: Parts, progress: Progress | None, s
     if not _usable(fmt, first, second) or first.problems or second.problems:
         return outcomes, False
     matched = scratch.matched_on(_roster_now(conn))
-    first.skipped_analytes += scratch.copy_into_staging(conn, matched, test_codes if fmt == "simplereport-csv"
-                                                        else None)
+    every_test = fmt == "simplereport-csv"  # read with every test (_start_parts): keep the program's
+    scratch.copy_into_staging(conn, matched, test_codes if every_test else None)
     summary.results = conn.execute(text("SELECT count(*) FROM stage_results")).scalar()
+    if every_test:
+        first.skipped_analytes += scratch.rows - summary.results
     return outcomes, matched
 
 
@@ -212,11 +214,6 @@ def _both(first: ParseOutcome, second: ParseOutcome) -> ParseOutcome:
     """The two halves' outcome, as one pass would give it."""
     return ParseOutcome(problems=first.problems + second.problems,
                         skipped_analytes=first.skipped_analytes + second.skipped_analytes)
-
-
-def _to_match(conn: Connection) -> None:
-    conn.execute(text("INSERT INTO to_match (ref, given_key, family_key, birth_date) "
-                      "SELECT row_no, given_key, family_key, birth_date FROM stage_results"))
 
 
 def _same(column: str) -> str:
@@ -398,7 +395,7 @@ def _import_in(conn: Connection, scratch: Parts, path: Path, fmt: str, zone: Zon
         if outcome.problems:
             raise InputRejected([_problem(path.name, p) for p in outcome.problems])
         if not matched:
-            _to_match(conn)
+            matching.take_staged(conn, "stage_results")
             matching.match_all(conn)
         import_id = conn.execute(text(
             "INSERT INTO result_imports (format, source_name, source_sha256, imported_at, summary) "

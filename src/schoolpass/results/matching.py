@@ -54,6 +54,12 @@ def create_work_tables(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_id_candidates_ref ON id_candidates (ref, agrees, person_id, unconfirmed)")
 
 
+def take_staged(conn: Connection, staged: str) -> None:
+    """Fill `to_match` from a table of staged results (row_no, given_key, family_key, birth_date)."""
+    conn.exec_driver_sql(f"INSERT INTO to_match (ref, given_key, family_key, birth_date) "
+                         f"SELECT row_no, given_key, family_key, birth_date FROM {staged}")
+
+
 def drop_work_tables(conn: Connection) -> None:
     if conn.dialect.name != "postgresql":
         for table in WORK_TABLES:

@@ -112,8 +112,7 @@ def _match_part(conn) -> None:
     from schoolpass.results import matching
 
     matching.create_work_tables(conn)
-    conn.exec_driver_sql("INSERT INTO temp.to_match (ref, given_key, family_key, birth_date) "
-                         "SELECT row_no, given_key, family_key, birth_date FROM part.stage_results")
+    matching.take_staged(conn, "part.stage_results")
     conn.exec_driver_sql("INSERT INTO temp.to_match_ids (ref, patient_id) SELECT ref, patient_id FROM part.to_match_ids")
     matching.match_all(conn)
     conn.exec_driver_sql("CREATE TABLE part.match_outcome AS SELECT * FROM temp.match_outcome")
@@ -128,6 +127,7 @@ class Parts:
         self.names: list[str] = []  # the files' names in the connection they are attached to
         self.workers: list[background.Batches] = []
         self.reads: list[PartRead] = []
+        self.rows = 0  # results the workers wrote
 
     def start(self, producer, parts: list[tuple], database: str | None = None) -> None:
         """Run `producer(*part)` for each part, each in its own worker, the parts matched there against
@@ -136,7 +136,7 @@ class Parts:
             remove_left_behind()
             # Private (mode 0700); named by this process, so that a later import can tell it was left behind.
             self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
-        self.files = [str(self.folder / f"part-{index}-{len(self.files)}.db") for index in range(len(parts))]
+        self.files = [str(self.folder / f"part-{index}.db") for index in range(len(parts))]
         self.workers = [background.Batches(written_to, file, database, producer, *part, in_background=True)
                         for file, part in zip(self.files, parts)]
         try:
@@ -156,6 +156,7 @@ class Parts:
             if meanwhile:
                 meanwhile()
             for count in alternate([iter(worker) for worker in self.workers]):
+                self.rows += count
                 if progress:
                     progress(count)
         finally:
@@ -177,14 +178,14 @@ class Parts:
         """Whether every part was matched against this roster import (the importer's)."""
         return bool(self.reads) and all(read.matched_on_roster == roster for read in self.reads)
 
-    def copy_into_staging(self, conn: Connection, matched: bool, tests: frozenset[str] | None = None) -> int:
+    def copy_into_staging(self, conn: Connection, matched: bool, tests: frozenset[str] | None = None) -> None:
         """Copy every part's rows, in part order, into this connection's staging tables: with their
         match outcomes when `matched`, else with their lab patient ids (for matching here). Parts read
-        with every test: only the results of `tests` are staged. Returns how many were left out."""
+        with every test: only the results of `tests` are staged."""
         tables = {"stage_results": STAGE_COLUMNS} | (
             {"match_outcome": MATCH_COLUMNS} if matched else {"to_match_ids": ID_COLUMNS})
-        only = f" WHERE test_code IN ({', '.join('?' for _ in tests)})" if tests is not None else ""
-        left_out = 0
+        kept = tuple(sorted(tests)) if tests is not None else ()
+        only = f" WHERE test_code IN ({', '.join('?' for _ in kept)})" if tests is not None else ""
         for index, file in enumerate(self.files):
             name = f"part_{index}"
             conn.exec_driver_sql(f"ATTACH DATABASE ? AS {name}", (file,))
@@ -193,12 +194,7 @@ class Parts:
                 listed = ", ".join(columns)
                 where = only if table == "stage_results" else ""
                 conn.exec_driver_sql(f"INSERT INTO temp.{table} ({listed}) SELECT {listed} FROM {name}.{table}{where}",
-                                     tuple(sorted(tests)) if where else ())
-            if tests is not None:
-                left_out += conn.exec_driver_sql(
-                    f"SELECT count(*) FROM {name}.stage_results WHERE test_code NOT IN ({', '.join('?' for _ in tests)})",
-                    tuple(sorted(tests))).scalar()
-        return left_out
+                                     kept if where else ())
 
     @contextmanager
     def attached(self, conn: Connection) -> Iterator[None]:
